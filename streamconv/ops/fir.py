@@ -1,0 +1,239 @@
+"""CausalFIR: the streaming causal weighted window, with its state carried across calls."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections import deque
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from streamconv.errors import StreamconvError
+from streamconv.ops._validate import check_choice, check_finite_array
+
+__all__ = ["NONFINITE_POLICIES", "WARMUPS", "CausalFIR"]
+
+Warmup = Literal["renormalize", "zeros", "first"]
+Nonfinite = Literal["hold", "zero", "propagate"]
+#: Warm-up policies for the first ``m - 1`` samples, before the window is full.
+WARMUPS = ("renormalize", "zeros", "first")
+#: What a NaN or infinite input sample becomes.
+NONFINITE_POLICIES = ("hold", "zero", "propagate")
+
+_mul = operator.mul
+
+
+class CausalFIR:
+    r"""Causal weighted window ``s_t = sum_{a=0}^{m-1} x_{t-a} w_{-a}`` over a stream.
+
+    Parameters
+    ----------
+    weights : (m,) array_like
+        Finite weights **oldest to newest**, ``w_{-(m-1)} ... w_{-1} w_0``: the newest sample
+        meets the last weight.
+    normalize : bool
+        Divide the weights by their sum (which must not be 0).
+    warmup : {'renormalize', 'zeros', 'first'}
+        Output while fewer than ``m`` samples have been seen.  ``'renormalize'`` (default) uses
+        only the samples seen, scaled by ``sum(w) / sum(w seen)`` so a constant input gives the
+        same level from the first sample; ``'zeros'`` assumes zeros before the stream (what
+        ``scipy.signal.lfilter`` does from rest); ``'first'`` assumes the first sample repeated.
+    nonfinite : {'hold', 'zero', 'propagate'}
+        A NaN or infinite sample is replaced by the last finite one (``'hold'``, 0.0 before any
+        finite sample), by 0.0 (``'zero'``), or passed through (``'propagate'``: it then spoils
+        the next ``m`` outputs).  ``nonfinite_count`` counts the replaced samples.
+    initial : (n,) array_like, optional
+        Past samples, oldest to newest, to start from (``n <= m - 1``; the newest ``m - 1`` are
+        kept).  A full history makes the output exact from the first call, e.g. when a new
+        worker rebuilds the state from replayed raw samples.
+
+    Notes
+    -----
+    The whole state is the last ``m - 1`` inputs, so :meth:`process` on any chunking of a
+    series (and :meth:`step` sample by sample) gives the same output as on the whole series.
+
+    Examples
+    --------
+    >>> fir = CausalFIR([0.25, 0.75], warmup="zeros")
+    >>> fir.process([1.0, 2.0, 3.0, 4.0, 5.0])
+    array([0.75, 1.75, 2.75, 3.75, 4.75])
+    >>> fir.step(6.0)
+    5.75
+    """
+
+    def __init__(
+        self,
+        weights: ArrayLike,
+        *,
+        normalize: bool = False,
+        warmup: Warmup = "renormalize",
+        nonfinite: Nonfinite = "hold",
+        initial: ArrayLike | None = None,
+    ) -> None:
+        w = check_finite_array("weights", weights, ndim=1)
+        if normalize:
+            total = float(w.sum())
+            if total == 0.0:
+                raise StreamconvError(
+                    f"invalid weights {w.tolist()}: they sum to 0, so normalize=True cannot "
+                    "divide by the sum"
+                )
+            w = w / total
+        self.warmup: Warmup = check_choice("warmup", warmup, WARMUPS)
+        self.nonfinite: Nonfinite = check_choice("nonfinite", nonfinite, NONFINITE_POLICIES)
+        self.normalize = bool(normalize)
+        self._w = w
+        self._w.setflags(write=False)
+        self._wlist = w.tolist()
+        self._whist = self._wlist[:-1]
+        self._w0 = self._wlist[-1]
+        self._m = len(self._wlist)
+        self._total = float(w.sum())
+        # Sum of the newest j+1 weights, j = 0..m-1: the gain of a partly filled window.
+        self._seen_gain = np.cumsum(w[::-1])
+        self._initial = (
+            None if initial is None else check_finite_array("initial", initial, ndim=1).tolist()
+        )
+        if self._initial is not None and len(self._initial) > self._m - 1:
+            self._initial = self._initial[len(self._initial) - (self._m - 1) :]
+        self.reset()
+
+    # -- state -----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget every sample seen: back to the state right after construction."""
+        self._hist: deque[float] = deque(maxlen=self._m - 1)
+        self._last_good = 0.0
+        self.nonfinite_count = 0
+        self.samples_seen = 0
+        if self._initial is not None:
+            self._hist.extend(self._initial)
+            self.samples_seen = len(self._initial)
+            if self._initial:
+                self._last_good = self._initial[-1]
+        elif self.warmup == "zeros":
+            self._hist.extend([0.0] * (self._m - 1))
+
+    @property
+    def weights(self) -> NDArray[np.float64]:
+        """The weights, oldest to newest (read-only)."""
+        return self._w
+
+    @property
+    def history(self) -> tuple[float, ...]:
+        """The state: up to ``m - 1`` most recent inputs, oldest to newest."""
+        return tuple(self._hist)
+
+    @property
+    def lag(self) -> float:
+        """Group delay in samples, ``sum_a a w_{-a} / sum_a w_{-a}`` (0 for a zero-sum window)."""
+        if self._total == 0.0:
+            return 0.0
+        ages = np.arange(self._m)[::-1]
+        return float((ages * self._w).sum() / self._total)
+
+    def __len__(self) -> int:
+        return self._m
+
+    def __repr__(self) -> str:
+        return (
+            f"CausalFIR(weights={self._wlist}, normalize={self.normalize}, "
+            f"warmup={self.warmup!r}, nonfinite={self.nonfinite!r})"
+        )
+
+    # -- one sample --------------------------------------------------------------------------
+    def step(self, x: float) -> float:
+        """Filter one sample and return the smoothed value."""
+        x = float(x)
+        if not math.isfinite(x):
+            x = self._replace_nonfinite_scalar(x)
+        else:
+            self._last_good = x
+        hist = self._hist
+        n = len(hist)
+        if n == self._m - 1:
+            acc = x * self._w0 + sum(map(_mul, hist, self._whist))
+        elif self.warmup == "first" and n == 0:
+            acc = x * self._total
+            hist.extend([x] * (self._m - 1))
+            n = self._m - 1
+        else:  # renormalize, window not full yet
+            acc = x * self._w0 + sum(map(_mul, hist, self._whist[self._m - 1 - n :]))
+            gain = self._seen_gain[n]
+            acc = acc * (self._total / gain) if gain != 0.0 else acc
+        self.samples_seen += 1
+        if self._m > 1:
+            hist.append(x)
+        return acc
+
+    def _replace_nonfinite_scalar(self, x: float) -> float:
+        if self.nonfinite == "propagate":
+            return x
+        self.nonfinite_count += 1
+        return self._last_good if self.nonfinite == "hold" else 0.0
+
+    # -- a chunk -----------------------------------------------------------------------------
+    def process(self, x: ArrayLike) -> NDArray[np.float64]:
+        """Filter a chunk of samples (1D) and return the smoothed chunk of the same length."""
+        arr = np.asarray(x, dtype=np.float64)
+        if arr.ndim != 1:
+            raise StreamconvError(
+                f"invalid samples: {arr.ndim}D array of shape {arr.shape}; expected 1D"
+            )
+        if arr.size == 0:
+            return np.empty(0)
+        arr = self._replace_nonfinite(arr)
+        m = self._m
+        if self.warmup == "first" and not self._hist and m > 1:
+            self._hist.extend([float(arr[0])] * (m - 1))
+        n_hist = len(self._hist)
+        ext = np.concatenate((np.fromiter(self._hist, float, n_hist), arr)) if n_hist else arr
+        if n_hist == m - 1:
+            out = np.correlate(ext, self._w, "valid")
+        else:  # renormalize warm-up: zero history, then rescale the partial windows
+            padded = np.concatenate((np.zeros(m - 1 - n_hist), ext))
+            out = np.correlate(padded, self._w, "valid")
+            k = min(m - 1 - n_hist, out.size)
+            gain = self._seen_gain[n_hist : n_hist + k]
+            scale = np.divide(self._total, gain, out=np.ones_like(gain), where=gain != 0.0)
+            out[:k] *= scale
+        if m > 1:
+            self._hist.extend(arr[-(m - 1) :].tolist())
+        self.samples_seen += arr.size
+        return out
+
+    def _replace_nonfinite(self, arr: np.ndarray) -> np.ndarray:
+        bad = ~np.isfinite(arr)
+        if not bad.any():
+            self._last_good = float(arr[-1])
+            return arr
+        if self.nonfinite == "propagate":
+            good = np.flatnonzero(~bad)
+            if good.size:
+                self._last_good = float(arr[good[-1]])
+            return arr
+        self.nonfinite_count += int(bad.sum())
+        arr = arr.copy()
+        if self.nonfinite == "zero":
+            arr[bad] = 0.0
+            good = np.flatnonzero(~bad)
+            if good.size:
+                self._last_good = float(arr[good[-1]])
+            return arr
+        # hold: forward-fill from the last finite sample (the previous chunk's, to start with)
+        idx = np.where(bad, -1, np.arange(arr.size))
+        np.maximum.accumulate(idx, out=idx)
+        filled = np.where(idx >= 0, arr[np.maximum(idx, 0)], self._last_good)
+        if idx[-1] >= 0:
+            self._last_good = float(arr[idx[-1]])
+        return filled
+
+    def __call__(self, x: ArrayLike) -> NDArray[np.float64]:
+        """Alias of :meth:`process`."""
+        return self.process(x)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> CausalFIR:
+        """Build from a dict such as a config's ``{'weights': [...], 'warmup': ...}``."""
+        return cls(**spec)
