@@ -1,0 +1,403 @@
+"""The daemon's actors: source, worker and publisher threads joined by ZeroMQ sockets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import zmq
+
+from streamconv import wire
+from streamconv.pipeline import StreamPipeline
+from streamconv.sources.base import FrameItem, SampleChunk
+
+__all__ = [
+    "Counters",
+    "FrameSourceActor",
+    "PublisherActor",
+    "SampleSourceActor",
+    "WorkerActor",
+    "publish_endpoint_for",
+    "worker_endpoint_for",
+]
+
+log = logging.getLogger(__name__)
+
+_POLL_MS = 100  # how often idle actors look at the stop flag
+
+
+def worker_endpoint_for(stream: str) -> str:
+    """The inproc endpoint where ``stream``'s worker pulls raw messages."""
+    return f"inproc://streamconv/{stream}/raw"
+
+
+def publish_endpoint_for() -> str:
+    """The inproc endpoint where the publisher pulls everything it publishes."""
+    return "inproc://streamconv/publish"
+
+
+class Counters:
+    """Thread-safe per-topic counters (drops, malformed) read by the stats."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def add(self, topic: str, name: str, n: int = 1) -> None:
+        """Add ``n`` to counter ``name`` of ``topic``."""
+        with self._lock:
+            self._counts[topic][name] += n
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        """Return a copy of every counter."""
+        with self._lock:
+            return {t: dict(c) for t, c in self._counts.items()}
+
+
+class _Actor(threading.Thread):
+    """A thread with a stop flag and a name; subclasses implement ``loop()``."""
+
+    def __init__(self, name: str, stop: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
+        self.stop_event = stop
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.loop()
+        except BaseException as exc:  # an actor never dies silently
+            self.error = exc
+            log.exception("%s stopped on an error", self.name)
+
+    def loop(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _Sender:
+    """A PUSH socket with the stream's delivery policy: lossless (blocking) or real-time (drop)."""
+
+    def __init__(
+        self, ctx: zmq.Context, endpoint: str, *, hwm: int, lossless: bool, stop: threading.Event,
+        counters: Counters,
+    ) -> None:
+        self.sock = ctx.socket(zmq.PUSH)
+        self.sock.setsockopt(zmq.SNDHWM, hwm)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+        self.lossless = lossless
+        self.stop = stop
+        self.counters = counters
+
+    def send(self, topic: str, frames: list[Any]) -> bool:
+        """Send one message; return False if it was dropped (counted against ``topic``)."""
+        if not self.lossless:
+            try:
+                self.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                return True
+            except zmq.Again:
+                self.counters.add(topic, "drops")
+                return False
+        while True:  # lossless: wait for room, but give up when the service stops for good
+            if self.sock.poll(_POLL_MS, zmq.POLLOUT):
+                self.sock.send_multipart(frames, copy=False)
+                return True
+            if self.stop.is_set():
+                self.counters.add(topic, "drops")
+                return False
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+
+
+class SampleSourceActor(_Actor):
+    """Reads a sample source on its schedule, in batches, and pushes ``raw``/``truth`` messages."""
+
+    def __init__(
+        self, stream: str, source: Any, *, ctx: zmq.Context, epoch: str, batch: int,
+        max_batch_delay_s: float, stop: threading.Event, counters: Counters, hwm: int,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        super().__init__(f"source-{stream}", stop)
+        self.stream = stream
+        self.source = source
+        self.epoch = epoch
+        self.batch = batch
+        self.max_delay_ns = int(max_batch_delay_s * 1e9)
+        self.clock_ns = clock_ns
+        self.sender = _Sender(ctx, worker_endpoint_for(stream), hwm=hwm, lossless=True, stop=stop,
+                              counters=counters)
+        self.seq = 0
+        self.produced = 0
+
+    def loop(self) -> None:
+        period_ns = round(1e9 / self.source.rate_hz)
+        t0 = self.clock_ns()
+        cap = max(self.batch, 1) * 64  # catch up after a stall in bounded steps
+        try:
+            while not self.stop_event.is_set():
+                now = self.clock_ns()
+                due = (now - t0) // period_ns + 1  # samples whose capture time has come
+                pending = due - self.produced
+                oldest_wait = now - (t0 + self.produced * period_ns)
+                if pending >= self.batch or (pending > 0 and oldest_wait >= self.max_delay_ns):
+                    n = int(min(pending, cap)) if pending >= self.batch else int(pending)
+                    n = (n // self.batch) * self.batch or n
+                    self._emit(n, t0 + self.produced * period_ns, period_ns)
+                    continue
+                # sleep until the batch is complete or the oldest sample has waited long enough
+                t_full = t0 + (self.produced + self.batch - 1) * period_ns
+                t_flush = t0 + self.produced * period_ns + self.max_delay_ns
+                wake = min(t_full, t_flush) if pending > 0 else t_full
+                self.stop_event.wait(max(0.0, (wake - self.clock_ns()) / 1e9))
+        finally:
+            self.sender.close()
+            self.source.close()
+
+    def _emit(self, n: int, t_first_ns: int, period_ns: int) -> None:
+        for start in range(0, n, self.batch):
+            k = min(self.batch, n - start)
+            chunk: SampleChunk = self.source.read(k, t_first_ns + start * period_ns)
+            meta = {"sample_period_ns": int(chunk.period_ns), "first_sample": self.produced}
+            for output, values in (("raw", chunk.values), ("truth", chunk.truth)):
+                if values is None:
+                    continue
+                topic = f"{self.stream}/{output}"
+                frames = wire.encode(
+                    topic, np.ascontiguousarray(values, dtype=np.float64), stream=self.stream,
+                    kind="samples", epoch=self.epoch, seq=self.seq, t_capture_ns=int(chunk.t_capture_ns),
+                    meta=meta,
+                )
+                self.sender.send(topic, frames)
+            self.seq += 1
+            self.produced += k
+
+
+class FrameSourceActor(_Actor):
+    """Reads a frame source at its fps (or unthrottled) and pushes ``raw`` frame messages."""
+
+    def __init__(
+        self, stream: str, source: Any, *, ctx: zmq.Context, epoch: str, stop: threading.Event,
+        counters: Counters, hwm: int, clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        super().__init__(f"source-{stream}", stop)
+        self.stream = stream
+        self.source = source
+        self.epoch = epoch
+        self.clock_ns = clock_ns
+        self.topic = f"{stream}/raw"
+        # Real time: a frame that finds the worker busy is dropped (counted), never queued up.
+        # Unthrottled sources (fps 0) instead wait for the worker: backpressure sets their pace.
+        self.sender = _Sender(ctx, worker_endpoint_for(stream), hwm=hwm,
+                              lossless=not (source.fps and source.fps > 0), stop=stop, counters=counters)
+        self.seq = 0
+        self.ended = threading.Event()
+
+    def loop(self) -> None:
+        fps = float(self.source.fps or 0.0)
+        interval_ns = int(1e9 / fps) if fps > 0 else 0
+        next_t = self.clock_ns()
+        try:
+            while not self.stop_event.is_set():
+                if interval_ns:
+                    wait_ns = next_t - self.clock_ns()
+                    if wait_ns > 0 and self.stop_event.wait(wait_ns / 1e9):
+                        break
+                    next_t += interval_ns
+                    now = self.clock_ns()
+                    if now - next_t > interval_ns:  # fell behind: skip, do not burst
+                        next_t = now + interval_ns
+                item: FrameItem | None = self.source.read(self.clock_ns())
+                if item is None:
+                    if getattr(self.source, "exhausted", False):
+                        log.info("stream %s: source ended", self.stream)
+                        self.ended.set()
+                        return
+                    self.stop_event.wait(0.02 if not interval_ns else min(0.05, interval_ns / 1e9))
+                    continue
+                frames = wire.encode(
+                    self.topic, item.image, stream=self.stream, kind="frame", epoch=self.epoch,
+                    seq=self.seq, t_capture_ns=int(item.t_capture_ns), meta={"index": int(item.index)},
+                )
+                self.sender.send(self.topic, frames)
+                self.seq += 1
+        finally:
+            self.sender.close()
+            self.source.close()
+
+
+class WorkerActor(_Actor):
+    """Applies a stream's pipeline to each raw message and pushes raw + outputs to the publisher."""
+
+    def __init__(
+        self, pipeline: StreamPipeline, *, ctx: zmq.Context, epoch: str, stop: threading.Event,
+        drain: threading.Event, counters: Counters, in_hwm: int, out_hwm: int, lossless: bool,
+        publish_raw: bool = True,
+    ) -> None:
+        super().__init__(f"worker-{pipeline.name}", stop)
+        self.pipeline = pipeline
+        self.stream = pipeline.name
+        self.epoch = epoch
+        self.counters = counters
+        self.drain = drain
+        self.publish_raw = publish_raw
+        self.pull = ctx.socket(zmq.PULL)
+        self.pull.setsockopt(zmq.RCVHWM, in_hwm)
+        self.pull.setsockopt(zmq.LINGER, 0)
+        self.pull.bind(worker_endpoint_for(self.stream))
+        self.sender = _Sender(ctx, publish_endpoint_for(), hwm=out_hwm, lossless=lossless, stop=drain,
+                              counters=counters)
+        self.processed = 0
+
+    def loop(self) -> None:
+        try:
+            while True:
+                if not self.pull.poll(_POLL_MS // 2 if self.stop_event.is_set() else _POLL_MS):
+                    if self.stop_event.is_set():
+                        return  # sources stopped and the queue is empty: drained
+                    continue
+                frames = self.pull.recv_multipart(copy=False)
+                try:
+                    msg = wire.decode(frames)
+                except wire.WireError as exc:
+                    self.counters.add(f"{self.stream}/raw", "malformed")
+                    log.debug("worker %s dropped a malformed message: %s", self.stream, exc)
+                    continue
+                self._handle(msg, frames)
+        finally:
+            self.pull.close(linger=0)
+            self.sender.close()
+
+    def _handle(self, msg: wire.Message, frames: list[Any]) -> None:
+        topic = msg.topic
+        if self.publish_raw or not topic.endswith("/raw"):
+            self.sender.send(topic, frames)  # forwarded as it is: zero copy
+        if not topic.endswith("/raw"):
+            return  # e.g. truth: published, not filtered
+        h = msg.header
+        for out in self.pipeline.process(msg.array):
+            meta = dict(out.meta)
+            if h.meta:
+                meta.update({k: v for k, v in h.meta.items() if k in ("sample_period_ns", "index")})
+            out_topic = f"{self.stream}/{out.name}"
+            self.sender.send(out_topic, wire.encode(
+                out_topic, out.array, stream=self.stream, kind=out.kind, epoch=self.epoch, seq=h.seq,
+                t_capture_ns=h.t_capture_ns, meta=meta,
+            ))
+        self.processed += 1
+
+
+class _TopicStats:
+    __slots__ = ("count", "latencies_ns", "window_count")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.window_count = 0
+        self.latencies_ns: deque[int] = deque(maxlen=100_000)
+
+
+class PublisherActor(_Actor):
+    """Owns the PUB socket: stamps per-topic ``seq`` and ``t_publish_ns``, publishes ``_stats``."""
+
+    def __init__(
+        self, pub: Any, *, ctx: zmq.Context, epoch: str, stop: threading.Event, counters: Counters,
+        stats_interval_s: float, in_hwm: int, clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        super().__init__("publisher", stop)
+        self.pub = pub
+        self.epoch = epoch
+        self.counters = counters
+        self.stats_interval_ns = int(stats_interval_s * 1e9)
+        self.clock_ns = clock_ns
+        self.pull = ctx.socket(zmq.PULL)
+        self.pull.setsockopt(zmq.RCVHWM, in_hwm)
+        self.pull.setsockopt(zmq.LINGER, 0)
+        self.pull.bind(publish_endpoint_for())
+        self._seq: dict[str, int] = defaultdict(int)
+        self._stats: dict[str, _TopicStats] = defaultdict(_TopicStats)
+        self._lock = threading.Lock()
+        self.last_stats: dict[str, Any] = {}
+        self.started_ns = clock_ns()
+        self.published = 0
+
+    def loop(self) -> None:
+        next_stats = self.clock_ns() + self.stats_interval_ns
+        window_start = self.clock_ns()
+        try:
+            while True:
+                now = self.clock_ns()
+                if now >= next_stats:
+                    self._publish_stats(now, now - window_start)
+                    window_start = now
+                    next_stats = now + self.stats_interval_ns
+                timeout = max(1, min(_POLL_MS, (next_stats - now) // 1_000_000))
+                if not self.pull.poll(timeout):
+                    if self.stop_event.is_set():
+                        return
+                    continue
+                # publish everything that is queued before looking at the clock again
+                while True:
+                    try:
+                        frames = self.pull.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        break
+                    self._publish(frames)
+        finally:
+            self.pull.close(linger=0)
+
+    def _publish(self, frames: list[Any]) -> None:
+        topic = bytes(frames[0].buffer).decode("utf-8")
+        header = json.loads(bytes(frames[1].buffer))
+        seq = self._seq[topic]
+        self._seq[topic] = seq + 1
+        t_pub = self.clock_ns()
+        header["seq"] = seq
+        header["t_publish_ns"] = t_pub
+        self.pub.send([frames[0], json.dumps(header, separators=(",", ":")).encode(), frames[2]])
+        with self._lock:
+            st = self._stats[topic]
+            st.count += 1
+            st.window_count += 1
+            st.latencies_ns.append(t_pub - int(header["t_capture_ns"]))
+        self.published += 1
+
+    def _publish_stats(self, now: int, window_ns: int) -> None:
+        stats = self.snapshot(window_ns, reset_window=True)
+        self.last_stats = stats
+        frames = wire.encode_stats(stats, epoch=self.epoch, seq=self._seq["_stats"], t_ns=now)
+        self._seq["_stats"] += 1
+        self.pub.send(frames)
+
+    def snapshot(self, window_ns: int, *, reset_window: bool) -> dict[str, Any]:
+        """Per-topic rate, latency p50/p99 (capture to publish), drops and malformed counts."""
+        counters = self.counters.snapshot()
+        topics: dict[str, Any] = {}
+        with self._lock:
+            names = set(self._stats) | set(counters)
+            for topic in sorted(names):
+                st = self._stats.get(topic)
+                lat = np.fromiter(st.latencies_ns, dtype=np.int64) if st else np.empty(0, np.int64)
+                c = counters.get(topic, {})
+                topics[topic] = {
+                    "count": st.count if st else 0,
+                    "rate_hz": (st.window_count / (window_ns / 1e9)) if st and window_ns > 0 else 0.0,
+                    "latency_p50_ms": float(np.percentile(lat, 50) / 1e6) if lat.size else None,
+                    "latency_p99_ms": float(np.percentile(lat, 99) / 1e6) if lat.size else None,
+                    "drops": int(c.get("drops", 0)),
+                    "malformed": int(c.get("malformed", 0)),
+                }
+                if st and reset_window:
+                    st.window_count = 0
+                    st.latencies_ns.clear()
+        return {
+            "uptime_s": (self.clock_ns() - self.started_ns) / 1e9,
+            "epoch": self.epoch,
+            "topics": topics,
+            "malformed": sum(t["malformed"] for t in topics.values()),
+            "drops": sum(t["drops"] for t in topics.values()),
+        }

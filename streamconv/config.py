@@ -1,0 +1,450 @@
+"""Pydantic models of the YAML config and ``load()``, whose errors name the field and the reason."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import numpy as np
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from streamconv.errors import ConfigError, StreamconvError
+from streamconv.ops import kernels
+from streamconv.ops.fir import NONFINITE_POLICIES, WARMUPS
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "Bank3DStage",
+    "CameraSourceConfig",
+    "CausalFIRStage",
+    "Config",
+    "Kernel2DStage",
+    "LaserSourceConfig",
+    "ServiceConfig",
+    "StageConfig",
+    "StreamConfig",
+    "SyntheticSourceConfig",
+    "TemporalStage",
+    "default_config",
+    "dump_yaml",
+    "format_validation_error",
+    "load",
+    "parse",
+    "parse_stages",
+]
+
+#: The lecture's weights, oldest to newest: the newest sample weighs 0.5.
+DEFAULT_WEIGHTS = (0.01, 0.01, 0.02, 0.02, 0.04, 0.4, 0.5)
+
+
+class _Model(BaseModel):
+    """Config models are pure data: frozen, unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _finite_list(name: str, values: Any) -> Any:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite numbers, got {values!r}")
+    return values
+
+
+# --------------------------------------------------------------------------------------- stages
+class CausalFIRStage(_Model):
+    """Causal weighted window over a sample stream (weights oldest to newest)."""
+
+    kind: Literal["causal_fir"] = "causal_fir"
+    weights: list[float] = Field(min_length=1, max_length=4096)
+    normalize: bool = False
+    warmup: Literal[WARMUPS] = "renormalize"  # type: ignore[valid-type]
+    nonfinite: Literal[NONFINITE_POLICIES] = "hold"  # type: ignore[valid-type]
+
+    @field_validator("weights")
+    @classmethod
+    def _finite(cls, v: list[float]) -> list[float]:
+        return _finite_list("weights", v)
+
+    @model_validator(mode="after")
+    def _normalizable(self) -> CausalFIRStage:
+        if self.normalize and math.fsum(self.weights) == 0.0:
+            raise ValueError("normalize: true needs weights whose sum is not 0")
+        return self
+
+
+class Kernel2DStage(_Model):
+    """A 2D kernel (catalogue name or matrix) applied per channel to frames."""
+
+    kind: Literal["kernel2d"] = "kernel2d"
+    kernel: str | list[list[float]]
+    params: dict[str, float | int] = Field(default_factory=dict)
+    padding: int | Literal["same", "valid"] = "same"
+    stride: int = Field(default=1, ge=1)
+    border: Literal["zero", "replicate", "reflect"] = "zero"
+    flip: bool = False
+    dtype: Literal["auto", "uint8", "float32"] = "auto"
+
+    @field_validator("padding")
+    @classmethod
+    def _padding(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 0:
+            raise ValueError("padding must be >= 0, 'same' or 'valid'")
+        return v
+
+    @model_validator(mode="after")
+    def _kernel(self) -> Kernel2DStage:
+        try:
+            k = self.matrix()
+        except StreamconvError as exc:
+            raise ValueError(str(exc)) from None
+        if self.padding == "same" and (k.shape[0] % 2 == 0 or k.shape[1] % 2 == 0):
+            raise ValueError(f"padding 'same' needs an odd-sized kernel, got shape {list(k.shape)}")
+        return self
+
+    def matrix(self) -> np.ndarray:
+        """Return the kernel matrix this stage applies (float64, read-only)."""
+        if isinstance(self.kernel, str):
+            return kernels.get(self.kernel, **self.params)
+        if self.params:
+            raise StreamconvError("params apply only to catalogue kernels, not to a matrix")
+        return kernels.from_matrix(self.kernel)
+
+
+class Bank3DStage(_Model):
+    """A bank of K depth-spanning filters: (K, D, F, F) from a list or a ``.npy`` file."""
+
+    kind: Literal["bank3d"] = "bank3d"
+    filters: list[list[list[list[float]]]] | None = None
+    file: Path | None = None
+    bias: list[float] | None = None
+    padding: int | Literal["same", "valid"] = "same"
+    stride: int = Field(default=1, ge=1)
+    border: Literal["zero", "replicate", "reflect"] = "zero"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Bank3DStage:
+        if (self.filters is None) == (self.file is None):
+            raise ValueError("give exactly one of 'filters' (a K x D x F x F list) or 'file' (a .npy path)")
+        bank = self.bank()
+        if bank.ndim != 4 or 0 in bank.shape:
+            raise ValueError(f"the bank must have shape (K, D, F, F), got {list(bank.shape)}")
+        if not np.all(np.isfinite(bank)):
+            raise ValueError("the bank must hold only finite numbers")
+        if self.bias is not None and len(self.bias) != bank.shape[0]:
+            raise ValueError(f"bias has {len(self.bias)} values; the bank has K={bank.shape[0]} filters")
+        return self
+
+    def bank(self) -> np.ndarray:
+        """Return the (K, D, F, F) bank as float64 (loaded from ``file`` when given)."""
+        if self.filters is not None:
+            try:
+                return np.asarray(self.filters, dtype=np.float64)
+            except ValueError as exc:
+                raise ValueError(f"filters must be a regular K x D x F x F nested list ({exc})") from None
+        assert self.file is not None
+        try:
+            arr = np.load(self.file, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot load bank file {str(self.file)!r}: {exc}") from None
+        return np.asarray(arr, dtype=np.float64)
+
+
+class TemporalStage(_Model):
+    """The causal weighted window applied to every pixel across the last m frames."""
+
+    kind: Literal["temporal"] = "temporal"
+    weights: list[float] = Field(min_length=1, max_length=64)
+    normalize: bool = False
+    warmup: Literal[WARMUPS] = "renormalize"  # type: ignore[valid-type]
+
+    @field_validator("weights")
+    @classmethod
+    def _finite(cls, v: list[float]) -> list[float]:
+        return _finite_list("weights", v)
+
+
+StageConfig = Annotated[
+    CausalFIRStage | Kernel2DStage | Bank3DStage | TemporalStage, Field(discriminator="kind")
+]
+SAMPLE_STAGES = ("causal_fir",)
+FRAME_STAGES = ("kernel2d", "bank3d", "temporal")
+
+
+# -------------------------------------------------------------------------------------- sources
+class LaserSourceConfig(_Model):
+    """The simulated spaceship laser range sensor (publishes ``raw`` and ``truth``)."""
+
+    kind: Literal["laser"] = "laser"
+    rate_hz: float = Field(default=100.0, gt=0, le=1_000_000)
+    noise_std: float = Field(default=0.5, ge=0)
+    outlier_prob: float = Field(default=0.0, ge=0, le=1)
+    dropout_prob: float = Field(default=0.0, ge=0, le=1)
+    seed: int = 0
+    batch: int = Field(default=1, ge=1, le=100_000, description="samples per message")
+    max_batch_delay_ms: float = Field(default=50.0, gt=0)
+
+
+class SyntheticSourceConfig(_Model):
+    """A moving test pattern; ``fps: 0`` is unthrottled (for benchmarks)."""
+
+    kind: Literal["synthetic"] = "synthetic"
+    width: int = Field(default=640, ge=8, le=8192)
+    height: int = Field(default=480, ge=8, le=8192)
+    fps: float = Field(default=30.0, ge=0, le=1000)
+    seed: int = 0
+
+
+class CameraSourceConfig(_Model):
+    """A webcam (device index), a video file path or a URL, read with OpenCV."""
+
+    kind: Literal["camera"] = "camera"
+    device: int | str = 0
+    width: int | None = Field(default=None, ge=8, le=8192)
+    height: int | None = Field(default=None, ge=8, le=8192)
+    fps: float | None = Field(default=None, gt=0, le=1000)
+    loop: bool = False
+
+
+SourceConfig = Annotated[
+    LaserSourceConfig | SyntheticSourceConfig | CameraSourceConfig, Field(discriminator="kind")
+]
+
+
+def _as_chain(v: Any) -> Any:
+    return [v] if isinstance(v, dict) else v
+
+
+class StreamConfig(_Model):
+    """One stream: a source and named outputs, each a chain of stages."""
+
+    source: SourceConfig
+    outputs: dict[str, list[StageConfig]] = Field(default_factory=dict)
+    publish_raw: bool = True
+
+    @field_validator("outputs", mode="before")
+    @classmethod
+    def _chains(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {name: _as_chain(chain) for name, chain in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _stages_fit_source(self) -> StreamConfig:
+        sampled = self.source.kind == "laser"
+        allowed = SAMPLE_STAGES if sampled else FRAME_STAGES
+        for name, chain in self.outputs.items():
+            _check_name("output", name)
+            if name in ("raw", "truth"):
+                raise ValueError(f"output name {name!r} is reserved for the source's own topics")
+            if not chain:
+                raise ValueError(f"output {name!r} has no stages")
+            for i, stage in enumerate(chain):
+                if stage.kind not in allowed:
+                    what = "sample" if sampled else "frame"
+                    raise ValueError(
+                        f"output {name!r} stage {i}: {stage.kind!r} does not apply to a {what} stream "
+                        f"(source kind {self.source.kind!r}); expected one of {list(allowed)}"
+                    )
+            if any(s.kind == "bank3d" for s in chain[:-1]):
+                raise ValueError(f"output {name!r}: bank3d gives feature maps and must be the last stage")
+        return self
+
+
+def _check_name(what: str, name: str) -> None:
+    if not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise ValueError(f"{what} name {name!r} must be non-empty letters, digits, '-', '_' or '.'")
+
+
+# -------------------------------------------------------------------------------------- service
+def _is_loopback_endpoint(endpoint: str) -> bool:
+    scheme, _, rest = endpoint.partition("://")
+    if scheme in ("inproc", "ipc"):
+        return True
+    host = urlsplit(f"tcp://{rest}").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServiceConfig(_Model):
+    """Endpoints, intervals and security of the daemon."""
+
+    publish: str = "tcp://127.0.0.1:5555"
+    control: str | None = "tcp://127.0.0.1:5556"
+    stats_interval_s: float = Field(default=1.0, gt=0)
+    status_interval_s: float = Field(default=5.0, gt=0)
+    shutdown_timeout_s: float = Field(default=2.0, gt=0)
+    video_queue: int = Field(default=2, ge=1, le=1000, description="frames in flight per video stream")
+    sensor_queue: int = Field(default=100_000, ge=1, description="messages in flight per sensor stream")
+    publish_hwm: int = Field(default=1000, ge=1)
+    insecure: bool = False
+    curve_secret_key_file: Path | None = None
+
+    @field_validator("publish", "control")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        scheme, sep, rest = v.partition("://")
+        if not sep or scheme not in ("tcp", "ipc", "inproc") or not rest:
+            raise ValueError(f"endpoint {v!r} must look like tcp://HOST:PORT, ipc://PATH or inproc://NAME")
+        if scheme == "tcp":
+            parts = urlsplit(v)
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            if port is None and not v.endswith(":*"):
+                raise ValueError(f"endpoint {v!r} needs a port, e.g. tcp://127.0.0.1:5555")
+        return v
+
+    @model_validator(mode="after")
+    def _security(self) -> ServiceConfig:
+        for name in ("publish", "control"):
+            endpoint = getattr(self, name)
+            if endpoint and not _is_loopback_endpoint(endpoint):
+                if not self.insecure and self.curve_secret_key_file is None:
+                    raise ValueError(
+                        f"{name} endpoint {endpoint!r} is not loopback: set curve_secret_key_file "
+                        "(CurveZMQ) or, knowingly, insecure: true"
+                    )
+        return self
+
+
+class Config(_Model):
+    """The whole daemon configuration."""
+
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+    streams: dict[str, StreamConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names(self) -> Config:
+        for name in self.streams:
+            _check_name("stream", name)
+            if name.startswith("_"):
+                raise ValueError(f"stream name {name!r} must not start with '_' (reserved for _stats)")
+        return self
+
+
+# ----------------------------------------------------------------------------------- functions
+_UNION_TAGS = frozenset(
+    ("causal_fir", "kernel2d", "bank3d", "temporal", "laser", "synthetic", "camera")
+)
+_TYPE_PARTS = ("list[", "literal[", "Literal[", "function-", "dict[", "tuple[")
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> str:
+    """Drop the union-member names pydantic inserts into error locations."""
+    parts: list[str] = []
+    prev: Any = None
+    for part in loc:
+        tag = part in _UNION_TAGS and (prev == "source" or isinstance(prev, int))
+        typename = isinstance(part, str) and (
+            part in ("int", "str", "float", "bool", "none") or part.startswith(_TYPE_PARTS)
+        )
+        if not (tag or typename):
+            parts.append(str(part))
+        prev = part
+    return ".".join(parts)
+
+
+def format_validation_error(exc: ValidationError, *, prefix: str = "") -> str:
+    """Return one line per error: ``field.path: reason (got VALUE)``."""
+    lines = []
+    seen = set()
+    for err in exc.errors():
+        loc = _clean_loc(err["loc"])
+        loc = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        shown = repr(got)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        suffix = f" (got {shown})" if err["type"] != "missing" and not isinstance(got, dict) else ""
+        line = f"{loc or '<root>'}: {msg}{suffix}"
+        if line not in seen:
+            seen.add(line)
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def parse(data: Any, *, source: str = "config") -> Config:
+    """Validate a plain-data config (as loaded from YAML); raise ConfigError naming each bad field."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: invalid configuration\n{format_validation_error(exc)}") from None
+
+
+def parse_stages(data: Any, *, source: str = "stages") -> list[Any]:
+    """Validate one output's chain (a stage mapping or a list of them), e.g. from a control request."""
+    from pydantic import TypeAdapter
+
+    try:
+        return TypeAdapter(list[StageConfig]).validate_python(_as_chain(data))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, prefix=source)) from None
+
+
+def load(path: str | Path | None = None) -> Config:
+    """Load and validate a YAML config file; ``None`` gives the embedded default."""
+    if path is None:
+        return default_config()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the config file ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{p}: not valid YAML{where}: {problem}") from None
+    return parse(data, source=str(p))
+
+
+def default_config() -> Config:
+    """Return the embedded default: the laser with ``smoothed``, the synthetic camera with two outputs."""
+    return Config(
+        streams={
+            "laser": StreamConfig(
+                source=LaserSourceConfig(),
+                outputs={"smoothed": [CausalFIRStage(weights=list(DEFAULT_WEIGHTS))]},
+            ),
+            "camera": StreamConfig(
+                source=SyntheticSourceConfig(width=640, height=480, fps=30.0),
+                outputs={
+                    "sharpen": [Kernel2DStage(kernel="sharpen", padding="same")],
+                    "edges": [Kernel2DStage(kernel="edge_detect", padding="same")],
+                },
+            ),
+        }
+    )
+
+
+def dump_yaml(config: Config) -> str:
+    """Return the config as YAML text (every field, defaults included)."""
+    data = config.model_dump(mode="json")
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)

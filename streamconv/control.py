@@ -1,0 +1,37 @@
+"""Client side of the control socket: one JSON request, one JSON reply."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import zmq
+
+__all__ = ["DEFAULT_CONTROL", "request"]
+
+DEFAULT_CONTROL = "tcp://127.0.0.1:5556"
+
+
+def request(payload: dict[str, Any], endpoint: str = DEFAULT_CONTROL, *, timeout: float = 3.0) -> dict[str, Any]:
+    """Send one control request and return the daemon's reply.
+
+    Raises
+    ------
+    TimeoutError
+        When no reply arrives within ``timeout`` seconds (the daemon is not running there).
+
+    Examples
+    --------
+    ``request({"cmd": "set", "topic": "camera/sharpen", "stages": {"kind": "kernel2d", "kernel": "blur"}})``
+    """
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(endpoint)
+        sock.send(json.dumps(payload).encode())
+        if not sock.poll(int(timeout * 1000)):
+            raise TimeoutError(f"no reply from the control endpoint {endpoint} within {timeout} s")
+        return json.loads(sock.recv())
+    finally:
+        sock.close(linger=0)
