@@ -255,7 +255,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the raw JSON reply")
     p.add_argument("--timeout", type=float, default=3.0)
     p.set_defaults(func=cmd_ctl)
+
+    for mod in _command_modules():
+        mod.register(sub)
     return parser
+
+
+def _command_modules() -> list[Any]:
+    import importlib
+    import pkgutil
+
+    from streamconv import commands
+
+    return [
+        importlib.import_module(f"streamconv.commands.{info.name}")
+        for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name)
+        if not info.name.startswith("_")
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
