@@ -33,12 +33,12 @@ _POLL_MS = 100  # how often idle actors look at the stop flag
 
 
 def worker_endpoint_for(stream: str) -> str:
-    """The inproc endpoint where ``stream``'s worker pulls raw messages."""
+    """Return the inproc endpoint where ``stream``'s worker pulls raw messages."""
     return f"inproc://streamconv/{stream}/raw"
 
 
 def publish_endpoint_for() -> str:
-    """The inproc endpoint where the publisher pulls everything it publishes."""
+    """Return the inproc endpoint where the publisher pulls everything it publishes."""
     return "inproc://streamconv/publish"
 
 
@@ -136,6 +136,7 @@ class SampleSourceActor(_Actor):
         self.produced = 0
 
     def loop(self) -> None:
+        """Emit every sample whose capture time has come, a batch at a time."""
         period_ns = round(1e9 / self.source.rate_hz)
         t0 = self.clock_ns()
         cap = max(self.batch, 1) * 64  # catch up after a stall in bounded steps
@@ -199,6 +200,7 @@ class FrameSourceActor(_Actor):
         self.ended = threading.Event()
 
     def loop(self) -> None:
+        """Read a frame per interval (or as fast as the worker takes them) and push it."""
         fps = float(self.source.fps or 0.0)
         interval_ns = int(1e9 / fps) if fps > 0 else 0
         next_t = self.clock_ns()
@@ -255,6 +257,7 @@ class WorkerActor(_Actor):
         self.processed = 0
 
     def loop(self) -> None:
+        """Filter raw messages until stopped and the queue is empty."""
         try:
             while True:
                 if not self.pull.poll(_POLL_MS // 2 if self.stop_event.is_set() else _POLL_MS):
@@ -326,6 +329,7 @@ class PublisherActor(_Actor):
         self.published = 0
 
     def loop(self) -> None:
+        """Publish what the workers send and ``_stats`` every interval, until drained."""
         next_stats = self.clock_ns() + self.stats_interval_ns
         window_start = self.clock_ns()
         try:

@@ -12,7 +12,9 @@ __all__ = ["DEFAULT_CONTROL", "request"]
 DEFAULT_CONTROL = "tcp://127.0.0.1:5556"
 
 
-def request(payload: dict[str, Any], endpoint: str = DEFAULT_CONTROL, *, timeout: float = 3.0) -> dict[str, Any]:
+def request(
+    payload: dict[str, Any], endpoint: str = DEFAULT_CONTROL, *, timeout: float = 3.0
+) -> dict[str, Any]:
     """Send one control request and return the daemon's reply.
 
     Raises

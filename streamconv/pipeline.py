@@ -143,7 +143,8 @@ class BankFilter:
         """Stateless: nothing to forget."""
 
     def __repr__(self) -> str:
-        return f"BankFilter(shape={self.bank.shape}, padding={self.spec.padding!r}, stride={self.spec.stride})"
+        s = self.spec
+        return f"BankFilter(shape={self.bank.shape}, padding={s.padding!r}, stride={s.stride})"
 
 
 class TemporalFilter:

@@ -185,7 +185,8 @@ class Service:
         if alive:
             log.warning("shutdown: %s still running at the deadline; closing anyway", ", ".join(alive))
         self._close_sockets()
-        log.info("streamconv stopped (published %d messages)", self.publisher.published if self.publisher else 0)
+        published = self.publisher.published if self.publisher else 0
+        log.info("streamconv stopped (published %d messages)", published)
 
     def _close_sockets(self) -> None:
         if self.pub is not None:
@@ -209,7 +210,7 @@ class Service:
 
     # -- introspection -----------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        """The latest ``_stats`` content (updated every ``stats_interval_s``)."""
+        """Return the latest ``_stats`` content (updated every ``stats_interval_s``)."""
         return self.publisher.last_stats if self.publisher else {}
 
     def status(self) -> dict[str, Any]:
