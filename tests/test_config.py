@@ -23,7 +23,8 @@ def test_embedded_default_matches_the_issue():
     assert laser.source.kind == "laser" and laser.source.rate_hz == 100
     assert laser.outputs["smoothed"][0].weights == [0.01, 0.01, 0.02, 0.02, 0.04, 0.4, 0.5]
     cam = c.streams["camera"]
-    assert (cam.source.kind, cam.source.width, cam.source.height, cam.source.fps) == ("synthetic", 640, 480, 30)
+    src = cam.source
+    assert (src.kind, src.width, src.height, src.fps) == ("synthetic", 640, 480, 30)
     assert {k: v[0].padding for k, v in cam.outputs.items()} == {"sharpen": "same", "edges": "same"}
     assert c.service.publish == "tcp://127.0.0.1:5555"
 

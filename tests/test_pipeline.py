@@ -105,6 +105,7 @@ def test_set_output_rejects_stage_of_wrong_kind():
 
 
 def test_build_chain_kind():
-    assert build_chain(cfg.parse_stages({"kind": "causal_fir", "weights": [1]}), sampled=True).kind == "samples"
+    fir = cfg.parse_stages({"kind": "causal_fir", "weights": [1]})
+    assert build_chain(fir, sampled=True).kind == "samples"
     bank = {"kind": "bank3d", "filters": np.ones((1, 3, 3, 3)).tolist()}
     assert build_chain(cfg.parse_stages(bank), sampled=False).kind == "features"

@@ -32,7 +32,7 @@ def float_type(dtype: DTypeLike) -> np.dtype:
     >>> float_type(np.uint8), float_type(np.int64)
     (dtype('float32'), dtype('float64'))
     """
-    dt = np.dtype(dtype)
+    dt = np.dtype(dtype).newbyteorder("=")  # '>u2' (e.g. off the wire) is still a 16-bit int
     return np.dtype(np.float32) if dt in _FLOAT32_EXACT else np.dtype(np.float64)
 
 

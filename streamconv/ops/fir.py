@@ -84,7 +84,7 @@ class CausalFIR:
         self.warmup: Warmup = check_choice("warmup", warmup, WARMUPS)
         self.nonfinite: Nonfinite = check_choice("nonfinite", nonfinite, NONFINITE_POLICIES)
         self.normalize = bool(normalize)
-        self._w = w
+        self._w = w.copy()  # never freeze (or share) the caller's array
         self._w.setflags(write=False)
         self._wlist = w.tolist()
         self._whist = self._wlist[:-1]
@@ -96,6 +96,8 @@ class CausalFIR:
         self._initial = (
             None if initial is None else check_finite_array("initial", initial, ndim=1).tolist()
         )
+        # The newest past sample also seeds nonfinite='hold', even when m == 1 keeps no history.
+        self._initial_last = self._initial[-1] if self._initial else None
         if self._initial is not None and len(self._initial) > self._m - 1:
             self._initial = self._initial[len(self._initial) - (self._m - 1) :]
         self.reset()
@@ -108,10 +110,14 @@ class CausalFIR:
         self.nonfinite_count = 0
         self.samples_seen = 0
         if self._initial is not None:
+            if self._initial and self.warmup != "renormalize":
+                # A short history is preceded by what the warm-up policy assumes before the stream.
+                fill = 0.0 if self.warmup == "zeros" else self._initial[0]
+                self._hist.extend([fill] * (self._m - 1 - len(self._initial)))
             self._hist.extend(self._initial)
             self.samples_seen = len(self._initial)
-            if self._initial:
-                self._last_good = self._initial[-1]
+            if self._initial_last is not None:
+                self._last_good = self._initial_last
         elif self.warmup == "zeros":
             self._hist.extend([0.0] * (self._m - 1))
 

@@ -202,10 +202,10 @@ def separable_factors(kernel: np.ndarray, *, tol: float = 1e-12) -> tuple[Kernel
     ``tol`` relative to the largest).
     """
     k = np.asarray(kernel, dtype=np.float64)
-    if k.ndim != 2 or min(k.shape) < 2:
+    if k.ndim != 2 or k.size == 0:
         return None
     u, s, vt = np.linalg.svd(k)
-    if s[0] == 0 or s[1] > tol * s[0]:
+    if s[0] == 0 or (s.size > 1 and s[1] > tol * s[0]):
         return None
     col = u[:, 0] * math.sqrt(s[0])
     row = vt[0] * math.sqrt(s[0])
