@@ -65,11 +65,13 @@ def box(size: int = 3) -> Kernel:
 def gaussian_1d(size: int = 5, sigma: float | None = None) -> Kernel:
     """Return a 1D sampled Gaussian of odd ``size``, normalised to sum 1.
 
-    ``sigma=None`` uses OpenCV's rule ``0.3 * ((size - 1) * 0.5 - 1) + 0.8`` (cv2.getGaussianKernel).
+    ``sigma=None`` takes sigma from OpenCV's rule ``0.3 * ((size - 1) * 0.5 - 1) + 0.8``
+    (cv2.getGaussianKernel's documentation) and samples the Gaussian; unlike OpenCV it does not
+    switch to fixed binomial tables for sizes <= 7.
     """
     size = _check_odd_size(size)
     if sigma is None:
-        sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8  # cv2.getGaussianKernel's default
+        sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8  # OpenCV's sigma-from-size rule
     if not (isinstance(sigma, int | float) and math.isfinite(sigma) and sigma > 0):
         raise StreamconvError(f"invalid sigma {sigma!r}; expected a finite number > 0")
     x = np.arange(size) - size // 2
