@@ -255,6 +255,7 @@ class WorkerActor(_Actor):
         self.sender = _Sender(ctx, publish_endpoint_for(), hwm=out_hwm, lossless=lossless, stop=drain,
                               counters=counters)
         self.processed = 0
+        self._reported: set[tuple[str, str]] = set()
 
     def loop(self) -> None:
         """Filter raw messages until stopped and the queue is empty."""
@@ -283,7 +284,7 @@ class WorkerActor(_Actor):
         if not topic.endswith("/raw"):
             return  # e.g. truth: published, not filtered
         h = msg.header
-        for out in self.pipeline.process(msg.array):
+        for out in self.pipeline.process(msg.array, on_error=self._output_failed):
             meta = dict(out.meta)
             if h.meta:
                 meta.update({k: v for k, v in h.meta.items() if k in ("sample_period_ns", "index")})
@@ -293,6 +294,14 @@ class WorkerActor(_Actor):
                 t_capture_ns=h.t_capture_ns, meta=meta,
             ))
         self.processed += 1
+
+    def _output_failed(self, output: str, exc: ValueError) -> None:
+        topic = f"{self.stream}/{output}"
+        self.counters.add(topic, "errors")
+        key = (output, str(exc))
+        if key not in self._reported:  # once per distinct error, not once per frame
+            self._reported.add(key)
+            log.warning("%s: output skipped: %s", topic, exc)
 
 
 class _TopicStats:
@@ -394,6 +403,7 @@ class PublisherActor(_Actor):
                     "latency_p99_ms": float(np.percentile(lat, 99) / 1e6) if lat.size else None,
                     "drops": int(c.get("drops", 0)),
                     "malformed": int(c.get("malformed", 0)),
+                    "errors": int(c.get("errors", 0)),
                 }
                 if st and reset_window:
                     st.window_count = 0

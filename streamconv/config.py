@@ -36,9 +36,11 @@ __all__ = [
     "StreamConfig",
     "SyntheticSourceConfig",
     "TemporalStage",
+    "check_output_name",
     "default_config",
     "dump_yaml",
     "format_validation_error",
+    "is_loopback_endpoint",
     "load",
     "parse",
     "parse_stages",
@@ -145,6 +147,10 @@ class Bank3DStage(_Model):
             raise ValueError("the bank must hold only finite numbers")
         if self.bias is not None and len(self.bias) != bank.shape[0]:
             raise ValueError(f"bias has {len(self.bias)} values; the bank has K={bank.shape[0]} filters")
+        if self.bias is not None and not all(math.isfinite(b) for b in self.bias):
+            raise ValueError(f"bias must be finite numbers, got {self.bias}")
+        if self.padding == "same" and (bank.shape[2] % 2 == 0 or bank.shape[3] % 2 == 0):
+            raise ValueError(f"padding 'same' needs odd-sized filters, got shape {list(bank.shape)}")
         return self
 
     def bank(self) -> np.ndarray:
@@ -175,11 +181,19 @@ class TemporalStage(_Model):
     def _finite(cls, v: list[float]) -> list[float]:
         return _finite_list("weights", v)
 
+    @model_validator(mode="after")
+    def _normalizable(self) -> TemporalStage:
+        if self.normalize and math.fsum(self.weights) == 0.0:
+            raise ValueError("normalize: true needs weights whose sum is not 0")
+        return self
+
 
 StageConfig = Annotated[
     CausalFIRStage | Kernel2DStage | Bank3DStage | TemporalStage, Field(discriminator="kind")
 ]
 SAMPLE_STAGES = ("causal_fir",)
+#: Every frame source delivers BGR frames, and kernel2d/temporal keep the channels.
+FRAME_DEPTH = 3
 FRAME_STAGES = ("kernel2d", "bank3d", "temporal")
 
 
@@ -192,7 +206,7 @@ class LaserSourceConfig(_Model):
     noise_std: float = Field(default=0.5, ge=0)
     outlier_prob: float = Field(default=0.0, ge=0, le=1)
     dropout_prob: float = Field(default=0.0, ge=0, le=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     batch: int = Field(default=1, ge=1, le=100_000, description="samples per message")
     max_batch_delay_ms: float = Field(default=50.0, gt=0)
 
@@ -204,14 +218,14 @@ class SyntheticSourceConfig(_Model):
     width: int = Field(default=640, ge=8, le=8192)
     height: int = Field(default=480, ge=8, le=8192)
     fps: float = Field(default=30.0, ge=0, le=1000)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
 
 
 class CameraSourceConfig(_Model):
     """A webcam (device index), a video file path or a URL, read with OpenCV."""
 
     kind: Literal["camera"] = "camera"
-    device: int | str = 0
+    device: Annotated[int, Field(ge=0)] | Annotated[str, Field(min_length=1)] = 0
     width: int | None = Field(default=None, ge=8, le=8192)
     height: int | None = Field(default=None, ge=8, le=8192)
     fps: float | None = Field(default=None, gt=0, le=1000)
@@ -246,9 +260,7 @@ class StreamConfig(_Model):
         sampled = self.source.kind == "laser"
         allowed = SAMPLE_STAGES if sampled else FRAME_STAGES
         for name, chain in self.outputs.items():
-            _check_name("output", name)
-            if name in ("raw", "truth"):
-                raise ValueError(f"output name {name!r} is reserved for the source's own topics")
+            check_output_name(name)
             if not chain:
                 raise ValueError(f"output {name!r} has no stages")
             for i, stage in enumerate(chain):
@@ -260,7 +272,21 @@ class StreamConfig(_Model):
                     )
             if any(s.kind == "bank3d" for s in chain[:-1]):
                 raise ValueError(f"output {name!r}: bank3d gives feature maps and must be the last stage")
+            if chain[-1].kind == "bank3d":
+                depth = chain[-1].bank().shape[1]
+                if depth != FRAME_DEPTH:
+                    raise ValueError(
+                        f"output {name!r}: the bank's depth D={depth} does not match the frames' depth "
+                        f"{FRAME_DEPTH} (BGR); the bank's layout is (K, D, F, F)"
+                    )
         return self
+
+
+def check_output_name(name: str) -> None:
+    """Raise ValueError unless ``name`` is a valid, non-reserved output name."""
+    _check_name("output", name)
+    if name in ("raw", "truth"):
+        raise ValueError(f"output name {name!r} is reserved for the source's own topics")
 
 
 def _check_name(what: str, name: str) -> None:
@@ -269,7 +295,8 @@ def _check_name(what: str, name: str) -> None:
 
 
 # -------------------------------------------------------------------------------------- service
-def _is_loopback_endpoint(endpoint: str) -> bool:
+def is_loopback_endpoint(endpoint: str) -> bool:
+    """Return True for ``inproc``/``ipc`` endpoints and tcp on localhost or a loopback address."""
     scheme, _, rest = endpoint.partition("://")
     if scheme in ("inproc", "ipc"):
         return True
@@ -318,7 +345,7 @@ class ServiceConfig(_Model):
     def _security(self) -> ServiceConfig:
         for name in ("publish", "control"):
             endpoint = getattr(self, name)
-            if endpoint and not _is_loopback_endpoint(endpoint):
+            if endpoint and not is_loopback_endpoint(endpoint):
                 if not self.insecure and self.curve_secret_key_file is None:
                     raise ValueError(
                         f"{name} endpoint {endpoint!r} is not loopback: set curve_secret_key_file "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -304,13 +304,28 @@ class StreamPipeline:
         """Return the chain of ``output``."""
         return self._chains[output]
 
-    def process(self, x: np.ndarray) -> list[Output]:
-        """Apply every output's chain to one item (a chunk of samples or a frame)."""
+    def process(
+        self, x: np.ndarray, *, on_error: Callable[[str, ValueError], None] | None = None
+    ) -> list[Output]:
+        """Apply every output's chain to one item (a chunk of samples or a frame).
+
+        An output whose chain rejects the item (a ``ValueError``, e.g. a kernel larger than a
+        frame from a camera that changed size) is left out and reported to ``on_error``; the
+        other outputs go on.  Without ``on_error`` the error propagates.
+        """
         with self._lock:  # replay and chain set read together: a set_output sees both or neither
             if self.sampled:
                 self._replay.extend(np.asarray(x, dtype=np.float64).tolist())
             chains = self._chains
-        return [Output(name, c.apply(x), c.kind, c.meta()) for name, c in chains.items()]
+        outputs = []
+        for name, c in chains.items():
+            try:
+                outputs.append(Output(name, c.apply(x), c.kind, c.meta()))
+            except ValueError as exc:
+                if on_error is None:
+                    raise
+                on_error(name, exc)
+        return outputs
 
     def set_output(self, output: str, specs: Sequence[Any]) -> Chain:
         """Replace (or add) ``output`` with validated stage configs; return the new chain."""

@@ -100,6 +100,14 @@ class Service:
     def startup(self) -> None:
         """Bind the endpoints and start every actor; raise EndpointInUseError if a port is taken."""
         svc = self.config.service
+        for name in ("publish", "control"):
+            endpoint = getattr(svc, name)
+            if endpoint and not cfg.is_loopback_endpoint(endpoint) and svc.curve_secret_key_file is None:
+                log.warning(
+                    "INSECURE: %s endpoint %s is reachable from other hosts without CurveZMQ "
+                    "(insecure: true); anyone who can connect can read the streams%s",
+                    name, endpoint, " and change the filters" if name == "control" else "",
+                )
         self.ctx = zmq.Context()
         self.started_ns = time.time_ns()
         try:
@@ -293,8 +301,9 @@ class Service:
         stream, output = topic.split("/")
         if stream not in self.pipelines:
             raise ValueError(f"unknown stream {stream!r}; expected one of {sorted(self.pipelines)}")
-        if not output or output in ("raw", "truth"):
+        if output in ("raw", "truth"):
             raise ValueError(f"output {output!r} cannot be set (raw and truth are the source's own)")
+        cfg.check_output_name(output)
         return stream, output
 
 

@@ -95,3 +95,21 @@ def test_config_models_are_frozen():
     c = cfg.default_config()
     with pytest.raises(ValueError):
         c.service.publish = "tcp://127.0.0.1:1"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("stream", "needle"),
+    [
+        ({"source": {"kind": "laser", "seed": -1}}, "seed"),
+        ({"source": {"kind": "camera", "device": -1}}, "device"),
+        ({"source": {"kind": "synthetic"}, "outputs": {"t": {"kind": "temporal", "weights": [-1, 1],
+                                                             "normalize": True}}}, "sum is not 0"),
+        ({"source": {"kind": "synthetic"},
+          "outputs": {"b": {"kind": "bank3d", "filters": [[[[1, 2], [3, 4]]] * 3]}}}, "odd-sized"),
+        ({"source": {"kind": "synthetic"}, "outputs": {"b": {"kind": "bank3d", "filters": [[[[1]]] * 2]}}},
+         "depth D=2"),
+    ],
+)
+def test_errors_caught_before_start(stream, needle):
+    with pytest.raises(ConfigError, match=needle):
+        cfg.parse({"streams": {"s": stream}})

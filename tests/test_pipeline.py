@@ -109,3 +109,17 @@ def test_build_chain_kind():
     assert build_chain(fir, sampled=True).kind == "samples"
     bank = {"kind": "bank3d", "filters": np.ones((1, 3, 3, 3)).tolist()}
     assert build_chain(cfg.parse_stages(bank), sampled=False).kind == "features"
+
+
+def test_an_output_that_rejects_a_frame_is_skipped_and_reported():
+    sp = stream({"kind": "synthetic"}, {"big": {"kind": "kernel2d", "kernel": "box", "params": {"size": 31},
+                                                "padding": "valid"},
+                                        "ok": {"kind": "kernel2d", "kernel": "blur"}})
+    p = StreamPipeline("cam", sp)
+    small = frames(1, shape=(10, 10, 3))[0]  # smaller than the 31x31 window
+    errors = []
+    outs = p.process(small, on_error=lambda name, exc: errors.append((name, str(exc))))
+    assert [o.name for o in outs] == ["ok"]
+    assert errors[0][0] == "big" and "larger than the padded image" in errors[0][1]
+    with pytest.raises(ValueError, match="larger than the padded image"):
+        p.process(small)
