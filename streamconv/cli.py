@@ -93,7 +93,8 @@ def cmd_ctl(args: argparse.Namespace) -> int:
             return 2
         req = {"cmd": "set", "topic": args.topic, "stages": _stages_from_args(args)}
     try:
-        reply = control.request(req, args.control, timeout=args.timeout)
+        reply = control.request(req, args.control, timeout=args.timeout,
+                                curve_server_key=_server_key(args))
     except TimeoutError as exc:
         print(f"streamconv ctl: {exc}", file=sys.stderr)
         return 1
@@ -104,6 +105,24 @@ def cmd_ctl(args: argparse.Namespace) -> int:
         _print_status(reply["status"])
     else:
         print(json.dumps(reply, indent=2))
+    return 0
+
+
+def _server_key(args: argparse.Namespace) -> bytes | None:
+    if not getattr(args, "server_key", None):
+        return None
+    from streamconv.keys import read_public_key
+
+    return read_public_key(args.server_key)
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    """Write a CurveZMQ key pair for the daemon (secret file, mode 0600) and print the public key."""
+    from streamconv.keys import generate
+
+    secret, public = generate(args.path)
+    print(f"secret key: {secret} (set service.curve_secret_key_file to this path)")
+    print(f"public key: {public} (clients pass it as --server-key): {public.read_text().strip()}")
     return 0
 
 
@@ -172,7 +191,8 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
     n = 0
     deadline = time.monotonic() + args.duration if args.duration else None
     try:
-        with Subscriber(args.endpoint, topics, latest=args.latest, timeout=args.timeout) as sub:
+        with Subscriber(args.endpoint, topics, latest=args.latest, timeout=args.timeout,
+                        curve_server_key=_server_key(args)) as sub:
             while args.count is None or n < args.count:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
@@ -239,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--timeout", type=float, default=10.0, help="give up when nothing arrives for this long")
     p.add_argument("--latest", action="store_true", help="skip to the newest message (displays)")
+    p.add_argument("--server-key", help="CurveZMQ: the daemon's public key or its .pub file")
     p.set_defaults(func=cmd_subscribe)
 
     p = sub.add_parser("ctl", help="query or change a running daemon")
@@ -254,7 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", help="set: the output's chain as JSON")
     p.add_argument("--json", action="store_true", help="print the raw JSON reply")
     p.add_argument("--timeout", type=float, default=3.0)
+    p.add_argument("--server-key", help="CurveZMQ: the daemon's public key or its .pub file")
     p.set_defaults(func=cmd_ctl)
+
+    p = sub.add_parser("keygen", help="write a CurveZMQ key pair for the daemon")
+    p.add_argument("path", help="secret key file to write; the public key goes to PATH.pub")
+    p.set_defaults(func=cmd_keygen)
 
     for mod in _command_modules():
         mod.register(sub)

@@ -13,7 +13,11 @@ DEFAULT_CONTROL = "tcp://127.0.0.1:5556"
 
 
 def request(
-    payload: dict[str, Any], endpoint: str = DEFAULT_CONTROL, *, timeout: float = 3.0
+    payload: dict[str, Any],
+    endpoint: str = DEFAULT_CONTROL,
+    *,
+    timeout: float = 3.0,
+    curve_server_key: bytes | None = None,
 ) -> dict[str, Any]:
     """Send one control request and return the daemon's reply.
 
@@ -29,6 +33,11 @@ def request(
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
+    if curve_server_key is not None:  # the daemon runs CurveZMQ: talk to it with a fresh key pair
+        public, secret = zmq.curve_keypair()
+        sock.curve_serverkey = curve_server_key
+        sock.curve_publickey = public
+        sock.curve_secretkey = secret
     try:
         sock.connect(endpoint)
         sock.send(json.dumps(payload).encode())

@@ -108,12 +108,18 @@ class Service:
                     "(insecure: true); anyone who can connect can read the streams%s",
                     name, endpoint, " and change the filters" if name == "control" else "",
                 )
+        secret = None
+        if svc.curve_secret_key_file is not None:
+            from streamconv.keys import read_secret_key
+
+            secret = read_secret_key(svc.curve_secret_key_file)
         self.ctx = zmq.Context()
         self.started_ns = time.time_ns()
         try:
-            self.pub = Publisher(svc.publish, context=self.ctx, sndhwm=svc.publish_hwm, linger_ms=500)
+            self.pub = Publisher(svc.publish, context=self.ctx, sndhwm=svc.publish_hwm, linger_ms=500,
+                                 curve_secret_key=secret)
             if svc.control:
-                self.control = ControlActor(self, svc.control)
+                self.control = ControlActor(self, svc.control, curve_secret_key=secret)
         except BaseException:
             self._close_sockets()
             raise
@@ -153,6 +159,8 @@ class Service:
             s.start()
         if self.control:
             self.control.start()
+        if self.pub.curve_public_key is not None:
+            log.info("CurveZMQ on: clients need the server key %s", self.pub.curve_public_key.decode())
         log.info(
             "streamconv running: publishing on %s, control on %s, streams %s (epoch %s)",
             self.pub.bound_endpoint, svc.control or "off", ", ".join(self.config.streams) or "none",
@@ -314,7 +322,7 @@ def _unthrottled(source: Any) -> bool:
 class ControlActor(threading.Thread):
     """A REP socket answering JSON requests; a bad request gets an error reply, never a crash."""
 
-    def __init__(self, service: Service, endpoint: str) -> None:
+    def __init__(self, service: Service, endpoint: str, *, curve_secret_key: bytes | None = None) -> None:
         super().__init__(name="control", daemon=True)
         self.service = service
         self.endpoint = endpoint
@@ -324,6 +332,10 @@ class ControlActor(threading.Thread):
         self.sock = service.ctx.socket(zmq.REP)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_CONTROL_BYTES)
+        if curve_secret_key is not None:
+            self.sock.curve_secretkey = curve_secret_key
+            self.sock.curve_publickey = zmq.curve_public(curve_secret_key)
+            self.sock.curve_server = True
         try:
             self.sock.bind(endpoint)
         except zmq.ZMQError as exc:
@@ -396,7 +408,7 @@ def run(config: cfg.Config) -> int:
         except EndpointInUseError as exc:
             log.error("%s", exc)
             return EXIT_CONFIG
-        except ConfigError as exc:
+        except (ConfigError, OSError) as exc:
             log.error("%s", exc)
             return EXIT_CONFIG
         try:
