@@ -12,7 +12,7 @@ import numpy as np
 
 from streamconv import config as cfg
 from streamconv.ops._dtype import is_integer, saturate
-from streamconv.ops.conv2d import conv2d
+from streamconv.ops.conv2d import Conv2D
 from streamconv.ops.conv3d import conv3d
 from streamconv.ops.fir import CausalFIR
 
@@ -91,15 +91,14 @@ class KernelFilter:
     def __init__(self, spec: cfg.Kernel2DStage) -> None:
         self.spec = spec
         self.kernel = spec.matrix()
-        self.dtype = None if spec.dtype == "auto" else np.dtype(spec.dtype)
+        self.op = Conv2D(
+            self.kernel, padding=spec.padding, stride=spec.stride, border=spec.border, flip=spec.flip,
+            dtype=None if spec.dtype == "auto" else np.dtype(spec.dtype),
+        )
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Filter one frame."""
-        s = self.spec
-        return conv2d(
-            x, self.kernel, padding=s.padding, stride=s.stride, border=s.border, flip=s.flip,
-            dtype=self.dtype,
-        )
+        return self.op(x)
 
     def meta(self) -> dict[str, Any]:
         """Return the spec with the kernel as nested lists (and its catalogue name, if any)."""

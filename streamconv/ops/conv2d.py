@@ -9,12 +9,14 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from streamconv.errors import StreamconvError
-from streamconv.ops._dtype import float_type, is_integer, saturate
+from streamconv.ops._dtype import float_type, saturate
 from streamconv.ops._validate import check_choice, check_finite_array, check_int, check_ndim
+from streamconv.ops.kernels import separable_factors
 
 __all__ = [
     "BORDERS",
     "Border",
+    "Conv2D",
     "Padding",
     "conv2d",
     "output_size",
@@ -105,18 +107,6 @@ def _check_image(image: Any) -> np.ndarray:
     return image
 
 
-def _auto_dtype(image_dtype: np.dtype, kernel: np.ndarray) -> np.dtype:
-    """Output dtype policy: integer input through a kernel summing to 1 stays integer (saturated).
-
-    Kernels that sum to 1 (blur, sharpen, gaussian, emboss, ...) map the input range onto itself
-    up to overshoot, so they are display kernels.  Any other kernel (edge detectors, derivatives)
-    gives signed values, published as float.
-    """
-    if is_integer(image_dtype) and image_dtype != np.bool_ and abs(kernel.sum() - 1.0) < 1e-9:
-        return image_dtype
-    return float_type(image_dtype)
-
-
 def conv2d(
     image: NDArray[Any],
     kernel: NDArray[Any] | list[list[float]],
@@ -166,23 +156,138 @@ def conv2d(
            [6., 5., 4.],
            [3., 2., 1.]])
     """
-    image = _check_image(image)
-    k = check_finite_array("kernel", kernel, ndim=2)
-    stride = check_int("stride", stride, minimum=1)
-    check_choice("border", border, BORDERS)
-    ph, pw = resolve_padding(padding, k.shape)
-    fh, fw = k.shape
-    h, w = image.shape[:2]
-    for axis, n, f, p in (("height", h, fh, ph), ("width", w, fw, pw)):
-        if f > n + 2 * p:
-            raise StreamconvError(
-                f"invalid kernel {k.shape}: its {axis} {f} is larger than the padded image "
-                f"{axis} {n} + 2*{p} = {n + 2 * p}"
-            )
-    out_dtype = _auto_dtype(image.dtype, k) if dtype is None else np.dtype(dtype)
-    if flip:
-        k = k[::-1, ::-1]
-    return _correlate(image, k, ph, pw, stride, BORDERS[border]["cv2"], out_dtype)
+    op = Conv2D(kernel, padding=padding, stride=stride, border=border, flip=flip, dtype=dtype)
+    return op(image)
+
+
+class Conv2D:
+    """A validated 2D filter, ready to apply to many frames: :func:`conv2d` with the checks done once.
+
+    Parameters are those of :func:`conv2d` except ``image``.  Calling the object with an image
+    returns exactly what :func:`conv2d` returns.
+
+    Notes
+    -----
+    The kernel is inspected once to pick the cheapest exact OpenCV routine:
+
+    - ``box``: an odd number of equal weights summing to 1 -> ``cv2.boxFilter`` (running sums);
+    - ``separable``: rank 1 (``outer(column, row)``) -> ``cv2.sepFilter2D``, two 1D passes;
+    - ``general``: anything else -> ``cv2.filter2D``.
+
+    All three compute the same correlation; for integer outputs they may differ from one another
+    by one rounding step (OpenCV's intermediate precision), never more.  ``method`` says which
+    one is used.
+
+    Examples
+    --------
+    >>> op = Conv2D(np.ones((3, 3)) / 9, padding="same")
+    >>> op.method, op(np.full((4, 4), 9, np.uint8))[1, 1]
+    ('box', 9)
+    """
+
+    def __init__(
+        self,
+        kernel: NDArray[Any] | list[list[float]],
+        *,
+        padding: Padding = 0,
+        stride: int = 1,
+        border: Border = "zero",
+        flip: bool = False,
+        dtype: DTypeLike | None = None,
+    ) -> None:
+        k = check_finite_array("kernel", kernel, ndim=2)
+        self.stride = check_int("stride", stride, minimum=1)
+        self.border: Border = check_choice("border", border, BORDERS)
+        self.padding = padding
+        self.ph, self.pw = resolve_padding(padding, k.shape)
+        self.flip = bool(flip)
+        self.dtype = None if dtype is None else np.dtype(dtype)
+        self.kernel = np.ascontiguousarray(k[::-1, ::-1] if flip else k)
+        self.kernel.setflags(write=False)
+        self._sum_is_one = abs(float(self.kernel.sum()) - 1.0) < 1e-9
+        self._cv_border = BORDERS[border]["cv2"]
+        self._k32 = self.kernel.astype(np.float32)
+        self.method, self._factors = _choose_method(self.kernel)
+
+    def __repr__(self) -> str:
+        return (
+            f"Conv2D(kernel={self.kernel.shape}, padding={self.padding!r}, stride={self.stride}, "
+            f"border={self.border!r}, flip={self.flip}, method={self.method!r})"
+        )
+
+    def output_dtype(self, image_dtype: np.dtype) -> np.dtype:
+        """Return the dtype of the output for input of ``image_dtype`` (the documented policy)."""
+        if self.dtype is not None:
+            return self.dtype
+        if image_dtype.kind in "iu" and self._sum_is_one:
+            return image_dtype
+        return float_type(image_dtype)
+
+    def __call__(self, image: NDArray[Any]) -> NDArray[Any]:
+        """Filter ``image``; see :func:`conv2d`."""
+        image = _check_image(image)
+        (fh, fw), (h, w) = self.kernel.shape, image.shape[:2]
+        ph, pw = self.ph, self.pw
+        for axis, n, f, p in (("height", h, fh, ph), ("width", w, fw, pw)):
+            if f > n + 2 * p:
+                raise StreamconvError(
+                    f"invalid kernel {self.kernel.shape}: its {axis} {f} is larger than the padded image "
+                    f"{axis} {n} + 2*{p} = {n + 2 * p}"
+                )
+        out_dtype = self.output_dtype(image.dtype)
+        compute = float_type(image.dtype)
+        src = image if image.dtype in _CV2_DEPTHS else image.astype(compute)
+        if out_dtype == image.dtype and image.dtype in _CV2_DEPTHS:
+            ddepth = -1  # OpenCV's own saturating integer path (the fast path for uint8 frames)
+        else:
+            ddepth = _CV2_FLOAT_DEPTH[compute]
+        src, anchor = pad_for_anchor(src, (fh, fw), ph, pw, self._cv_border)
+        full = self._apply(src, ddepth, anchor, compute)
+        if full.ndim == 2 and image.ndim == 3:
+            full = full[:, :, None]  # OpenCV drops a single channel axis
+        if self.stride > 1 or full.shape[:2] != (
+            output_size(h, fh, ph, 1), output_size(w, fw, pw, 1)
+        ):
+            full = full[strided_window(h, fh, ph, self.stride), strided_window(w, fw, pw, self.stride)]
+        if full.dtype != out_dtype:
+            return saturate(full, out_dtype)
+        return np.ascontiguousarray(full)
+
+    def _apply(self, src: np.ndarray, ddepth: int, anchor: tuple[int, int], compute: np.dtype) -> np.ndarray:
+        b = self._cv_border
+        if self.method == "box":
+            fh, fw = self.kernel.shape
+            return cv2.boxFilter(src, ddepth, (fw, fh), anchor=anchor, normalize=True, borderType=b)
+        if compute == np.float64:
+            kern = self.kernel
+            factors = self._factors
+        else:
+            kern = self._k32
+            factors = None if self._factors is None else tuple(f.astype(np.float32) for f in self._factors)
+        if self.method == "separable":
+            assert factors is not None
+            col, row = factors
+            return cv2.sepFilter2D(src, ddepth, row, col, anchor=anchor, borderType=b)
+        return cv2.filter2D(src, ddepth, kern, anchor=anchor, borderType=b)
+
+
+def _choose_method(k: np.ndarray) -> tuple[str, tuple[np.ndarray, np.ndarray] | None]:
+    """Pick ``box``, ``separable`` or ``general`` for kernel ``k`` (see :class:`Conv2D`)."""
+    # An odd number of equal taps never puts a mean of integers exactly half-way, so OpenCV's
+    # integer box sums round like the documented half-to-even policy.
+    if k.size > 1 and k.size % 2 == 1 and np.all(k == k.flat[0]) and abs(k.flat[0] * k.size - 1.0) < 1e-12:
+        return "box", None
+    if min(k.shape) > 1 and separable_factors(k) is not None:
+        # Factors read off the kernel's own entries (not the SVD's irrational scaling), so that an
+        # integer kernel such as Sobel splits into exact dyadic factors: [0.5, 1, 0.5] x [-2, 0, 2].
+        i, j = np.unravel_index(np.argmax(np.abs(k)), k.shape)
+        row = k[i, :].copy()
+        col = k[:, j] / k[i, j]
+        if np.array_equal(np.outer(col, row), k) or np.allclose(
+            np.outer(col, row), k, rtol=0, atol=1e-13 * np.abs(k).max()
+        ):
+            return "separable", (col, row)
+    return "general", None
 
 
 def pad_for_anchor(
@@ -205,31 +310,3 @@ def strided_window(n: int, f: int, p: int, s: int) -> slice:
     """Return the slice of a full-size filter2D output that keeps the ``output_size`` windows."""
     n2 = (n - f + 2 * p) // s + 1
     return slice(0, (n2 - 1) * s + 1, s)
-
-
-def _correlate(
-    image: np.ndarray,
-    k: np.ndarray,
-    ph: int,
-    pw: int,
-    stride: int,
-    cv_border: int,
-    out_dtype: np.dtype,
-) -> np.ndarray:
-    """Apply a validated kernel with OpenCV: anchor picks the window, slicing applies the stride."""
-    (fh, fw), (h, w) = k.shape, image.shape[:2]
-    compute = float_type(image.dtype)
-    src = image if image.dtype in _CV2_DEPTHS else image.astype(compute)
-    if out_dtype == image.dtype and image.dtype in _CV2_DEPTHS:
-        ddepth = -1  # OpenCV's own saturating integer path (the fast path for uint8 frames)
-    else:
-        ddepth = _CV2_FLOAT_DEPTH[compute]
-    kern = np.ascontiguousarray(k, dtype=np.float64 if compute == np.float64 else np.float32)
-    src, anchor = pad_for_anchor(src, k.shape, ph, pw, cv_border)
-    full = cv2.filter2D(src, ddepth, kern, anchor=anchor, borderType=cv_border)
-    if full.ndim == 2 and image.ndim == 3:
-        full = full[:, :, None]  # OpenCV drops a single channel axis
-    out = full[strided_window(h, fh, ph, stride), strided_window(w, fw, pw, stride)]
-    if out.dtype != out_dtype:
-        return saturate(out, out_dtype)
-    return np.ascontiguousarray(out)

