@@ -1,0 +1,141 @@
+"""The ``streamconv log`` command: subscribe to topics and write them to files until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["cmd_log", "register"]
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_FORCED = 130
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+_POLL_S = 0.2  # how often the loop checks the stop flag, the deadline and the count
+_DRAIN_S = 1.0  # at stop, messages already queued are still written for at most this long
+
+_EPILOG = """\
+files (in --out DIR; a topic's name with '/' replaced by '__'):
+  laser__smoothed.csv      t_capture_ns,seq,value: one row per sample (NaN written as nan)
+  camera__edges.avi        frames as video (MJPG; --codec ffv1|hfyu: lossless; float frames as |x|
+                           rounded and clipped to 0..255)
+  camera__edges.frames.csv frame,epoch,seq,t_capture_ns: one row per video frame
+  camera__edges/NNNNNNNN.png|.npy   with --frames png (and feature maps): one file per frame
+  stats.jsonl              the _stats messages, one JSON object per line
+  gaps.csv                 topic,epoch,expected,got: one row per gap (header only: no gap)
+With --rotate-mb/--rotate-s every file is numbered: laser__smoothed.0001.csv, .0002.csv, ...
+Stop with Ctrl-C or SIGTERM: every file is flushed and closed (a second signal aborts faster).
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``log`` subcommand."""
+    p = subparsers.add_parser(
+        "log",
+        help="write streams to files (CSV, video, JSON lines) until stopped",
+        description="Subscribe to topics of a running daemon and write them to a log directory.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("topics", nargs="*", metavar="TOPIC",
+                   help="topic prefixes, e.g. laser/ camera/edges _stats (default: everything)")
+    p.add_argument("--out", "-o", required=True, help="log directory (created; must be new or empty)")
+    p.add_argument("--endpoint", "-e", default=DEFAULT_ENDPOINT, help="the daemon's publish endpoint")
+    p.add_argument("--frames", default="video", choices=["video", "png"],
+                   help="frame topics as one video file each, or one PNG/.npy file per frame")
+    p.add_argument("--codec", default="mjpg", choices=["mjpg", "ffv1", "hfyu"],
+                   help="video codec: mjpg (small, lossy, .avi; default), ffv1 (lossless, slow, .mkv)"
+                        " or hfyu (lossless, fast, large, .avi)")
+    p.add_argument("--video-fps", type=float, help="frame rate of video files (default: from capture times)")
+    p.add_argument("--rotate-mb", type=float, help="start a new numbered file at this size (MB, 10^6 bytes)")
+    p.add_argument("--rotate-s", type=float, help="start a new numbered file after this many seconds")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--count", "-n", type=int, help="stop after N messages")
+    p.set_defaults(func=cmd_log)
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    """Log until a signal, --duration or --count; print a summary line."""
+    import logging
+    import signal
+    import time
+
+    from streamconv.client import Subscriber
+    from streamconv.sinks.log import StreamLogger
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.count is not None and args.count < 1:
+        print(f"streamconv log: error: invalid --count {args.count}; expected >= 1", file=sys.stderr)
+        return EXIT_USAGE
+    if args.duration is not None and args.duration <= 0:
+        print(f"streamconv log: error: invalid --duration {args.duration}; expected > 0", file=sys.stderr)
+        return EXIT_USAGE
+    topics = args.topics or [""]
+    stop: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop:  # a second signal: skip the drain, close what is open and exit
+            raise KeyboardInterrupt
+        stop.append(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    t_start = time.monotonic()
+    deadline = None if args.duration is None else t_start + args.duration
+    forced = False
+    try:
+        with (
+            Subscriber(args.endpoint, topics) as sub,  # first: a bad endpoint creates no directory
+            StreamLogger(
+                args.out, frames=args.frames, codec=args.codec, rotate_mb=args.rotate_mb,
+                rotate_s=args.rotate_s, video_fps=args.video_fps,
+            ) as log,
+        ):
+            print(f"streamconv log: {', '.join(t or '(all)' for t in topics)} from {args.endpoint}"
+                  f" -> {args.out}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            try:
+                _loop(sub, log, stop, deadline, args.count, time.monotonic)
+            except KeyboardInterrupt:
+                forced = True
+            finally:
+                _record_gaps(sub, log)
+            elapsed = time.monotonic() - t_start
+    except (ValueError, OSError) as exc:
+        print(f"streamconv log: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    print(f"streamconv log: {elapsed:.1f} s, {log.summary()} -> {args.out}", flush=True)
+    return EXIT_FORCED if forced else EXIT_OK
+
+
+def _record_gaps(sub: Any, log: Any) -> None:
+    while sub.gap_events:
+        log.gap(*sub.gap_events.popleft())
+
+
+def _loop(sub: Any, log: Any, stop: list[int], deadline: float | None, count: int | None, clock: Any) -> None:
+    """Receive and write until stopped; then write what is already queued (bounded in time)."""
+    while not stop:
+        if count is not None and log.messages >= count:
+            return
+        now = clock()
+        if deadline is not None and now >= deadline:
+            break
+        wait = _POLL_S if deadline is None else max(min(_POLL_S, deadline - now), 0.0)
+        try:
+            msg = sub.recv(timeout=wait)
+        except TimeoutError:
+            continue
+        log.write(msg)
+        _record_gaps(sub, log)
+    # Stopped by a signal or the deadline: what already reached the socket is written too.
+    drain_until = clock() + _DRAIN_S
+    while clock() < drain_until and (count is None or log.messages < count):
+        try:
+            msg = sub.recv(timeout=0)
+        except TimeoutError:
+            return
+        log.write(msg)
+        _record_gaps(sub, log)
