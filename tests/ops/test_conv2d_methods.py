@@ -58,3 +58,21 @@ def test_integer_kernel_splits_into_exact_factors():
     naive = naive_conv2d(image.astype(np.float64), kernels.get("sobel_x"), padding=1, stride=1,
                          border="replicate")
     np.testing.assert_array_equal(out, naive)
+
+
+@pytest.mark.parametrize("name", kernels.names())
+@pytest.mark.parametrize(("padding", "stride", "border"), [("same", 1, "zero"), (0, 2, "reflect"),
+                                                           (4, 1, "replicate"), (1, 3, "zero")])
+def test_row_strips_give_the_same_result_as_one_piece(name, padding, stride, border):
+    rng = np.random.default_rng(11)
+    image = rng.integers(0, 256, (203, 97, 3), dtype=np.uint8)
+    k = kernels.get(name)
+    one = Conv2D(k, padding=padding, stride=stride, border=border, threads=1)(image)
+    for n in (2, 3, 6):
+        np.testing.assert_array_equal(Conv2D(k, padding=padding, stride=stride, border=border,
+                                             threads=n)(image), one)
+
+
+def test_threads_is_validated():
+    with pytest.raises(ValueError, match="invalid threads 0"):
+        Conv2D(kernels.get("blur"), threads=0)
