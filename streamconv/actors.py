@@ -22,6 +22,7 @@ __all__ = [
     "FrameSourceActor",
     "PublisherActor",
     "SampleSourceActor",
+    "Subscriptions",
     "WorkerActor",
     "publish_endpoint_for",
     "worker_endpoint_for",
@@ -58,6 +59,52 @@ class Counters:
         """Return a copy of every counter."""
         with self._lock:
             return {t: dict(c) for t, c in self._counts.items()}
+
+
+class Subscriptions:
+    r"""The topic prefixes somebody subscribes to, as the publisher's XPUB socket reports them.
+
+    Plain XPUB reports a prefix when its first subscriber arrives (``\\x01prefix``) and when its
+    last one leaves (``\\x00prefix``), so the set is exactly "what anybody wants".  The publisher
+    thread updates it; workers read it (one reference read, no lock).  ``everything=True`` (no
+    XPUB, e.g. in tests) wants every topic.
+    """
+
+    def __init__(self, *, everything: bool = False) -> None:
+        self.everything = everything
+        self._prefixes: frozenset[str] = frozenset()
+        self._cache: dict[str, bool] = {}
+
+    def update(self, event: bytes) -> None:
+        """Apply one XPUB subscription event."""
+        if not event:
+            return
+        prefix = event[1:].decode("utf-8", errors="replace")
+        if event[0] == 1:
+            prefixes = self._prefixes | {prefix}
+        elif event[0] == 0:
+            prefixes = self._prefixes - {prefix}
+        else:
+            return
+        self._prefixes = frozenset(prefixes)
+        self._cache = {}
+        log.debug("subscriptions now %s", sorted(self._prefixes))
+
+    def wants(self, topic: str) -> bool:
+        """Return True if some subscriber receives ``topic``."""
+        if self.everything:
+            return True
+        cache = self._cache
+        hit = cache.get(topic)
+        if hit is None:
+            hit = any(topic.startswith(p) for p in self._prefixes)
+            cache[topic] = hit
+        return hit
+
+    @property
+    def prefixes(self) -> frozenset[str]:
+        """The subscribed prefixes."""
+        return self._prefixes
 
 
 class _Actor(threading.Thread):
@@ -239,9 +286,10 @@ class WorkerActor(_Actor):
     def __init__(
         self, pipeline: StreamPipeline, *, ctx: zmq.Context, epoch: str, stop: threading.Event,
         drain: threading.Event, counters: Counters, in_hwm: int, out_hwm: int, lossless: bool,
-        publish_raw: bool = True,
+        subscriptions: Subscriptions, publish_raw: bool = True,
     ) -> None:
         super().__init__(f"worker-{pipeline.name}", stop)
+        self.subscriptions = subscriptions
         self.pipeline = pipeline
         self.stream = pipeline.name
         self.epoch = epoch
@@ -279,12 +327,16 @@ class WorkerActor(_Actor):
 
     def _handle(self, msg: wire.Message, frames: list[Any]) -> None:
         topic = msg.topic
-        if self.publish_raw or not topic.endswith("/raw"):
-            self.sender.send(topic, frames)  # forwarded as it is: zero copy
+        if (self.publish_raw or not topic.endswith("/raw")) and (
+            self.pipeline.sampled or self.subscriptions.wants(topic)
+        ):
+            # forwarded as it is (zero copy); frames only when somebody wants them, samples always
+            # (cheap, and PUB filters them exactly from the moment a subscription arrives)
+            self.sender.send(topic, frames)
         if not topic.endswith("/raw"):
             return  # e.g. truth: published, not filtered
         h = msg.header
-        for out in self.pipeline.process(msg.array, on_error=self._output_failed):
+        for out in self.pipeline.process(msg.array, on_error=self._output_failed, wanted=self._wanted):
             meta = dict(out.meta)
             if h.meta:
                 meta.update({k: v for k, v in h.meta.items() if k in ("sample_period_ns", "index")})
@@ -294,6 +346,9 @@ class WorkerActor(_Actor):
                 t_capture_ns=h.t_capture_ns, meta=meta,
             ))
         self.processed += 1
+
+    def _wanted(self, output: str) -> bool:
+        return self.subscriptions.wants(f"{self.stream}/{output}")
 
     def _output_failed(self, output: str, exc: ValueError) -> None:
         topic = f"{self.stream}/{output}"
@@ -318,7 +373,8 @@ class PublisherActor(_Actor):
 
     def __init__(
         self, pub: Any, *, ctx: zmq.Context, epoch: str, stop: threading.Event, counters: Counters,
-        stats_interval_s: float, in_hwm: int, clock_ns: Callable[[], int] = time.time_ns,
+        stats_interval_s: float, in_hwm: int, subscriptions: Subscriptions,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         super().__init__("publisher", stop)
         self.pub = pub
@@ -336,6 +392,20 @@ class PublisherActor(_Actor):
         self.last_stats: dict[str, Any] = {}
         self.started_ns = clock_ns()
         self.published = 0
+        self.subscriptions = subscriptions
+        self.pub_socket = pub.socket
+        self.poller = zmq.Poller()
+        self.poller.register(self.pull, zmq.POLLIN)
+        if pub.socket.type == zmq.XPUB:
+            self.poller.register(self.pub_socket, zmq.POLLIN)
+
+    def _read_subscriptions(self) -> None:
+        while True:
+            try:
+                event = self.pub_socket.recv(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.subscriptions.update(event)
 
     def loop(self) -> None:
         """Publish what the workers send and ``_stats`` every interval, until drained."""
@@ -349,7 +419,10 @@ class PublisherActor(_Actor):
                     window_start = now
                     next_stats = now + self.stats_interval_ns
                 timeout = max(1, min(_POLL_MS, (next_stats - now) // 1_000_000))
-                if not self.pull.poll(timeout):
+                events = dict(self.poller.poll(timeout))
+                if self.pub_socket in events:
+                    self._read_subscriptions()
+                if self.pull not in events:
                     if self.stop_event.is_set():
                         return
                     continue

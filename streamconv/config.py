@@ -98,6 +98,7 @@ class Kernel2DStage(_Model):
     border: Literal["zero", "replicate", "reflect"] = "zero"
     flip: bool = False
     dtype: Literal["auto", "uint8", "float32"] = "auto"
+    threads: int | None = Field(default=None, ge=1, le=64, description="row strips at once; null = auto")
 
     @field_validator("padding")
     @classmethod
@@ -319,7 +320,9 @@ class ServiceConfig(_Model):
     shutdown_timeout_s: float = Field(default=2.0, gt=0)
     video_queue: int = Field(default=2, ge=1, le=1000, description="frames in flight per video stream")
     sensor_queue: int = Field(default=100_000, ge=1, description="messages in flight per sensor stream")
-    publish_hwm: int = Field(default=1000, ge=1)
+    publish_hwm: int | None = Field(
+        default=None, ge=1, description="PUB send queue per subscriber; null = 10000, or 100 with video"
+    )
     insecure: bool = False
     curve_secret_key_file: Path | None = None
 

@@ -93,7 +93,7 @@ class KernelFilter:
         self.kernel = spec.matrix()
         self.op = Conv2D(
             self.kernel, padding=spec.padding, stride=spec.stride, border=spec.border, flip=spec.flip,
-            dtype=None if spec.dtype == "auto" else np.dtype(spec.dtype),
+            dtype=None if spec.dtype == "auto" else np.dtype(spec.dtype), threads=spec.threads,
         )
 
     def apply(self, x: np.ndarray) -> np.ndarray:
@@ -226,6 +226,8 @@ class Chain:
     def __init__(self, stages: Sequence[Stage], kind: str) -> None:
         self.stages = list(stages)
         self.kind = kind
+        #: True when a stage carries state across items, so skipping an item would change outputs.
+        self.stateful = any(isinstance(s, FIRFilter | TemporalFilter) for s in self.stages)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Run ``x`` through every stage."""
@@ -304,13 +306,21 @@ class StreamPipeline:
         return self._chains[output]
 
     def process(
-        self, x: np.ndarray, *, on_error: Callable[[str, ValueError], None] | None = None
+        self,
+        x: np.ndarray,
+        *,
+        on_error: Callable[[str, ValueError], None] | None = None,
+        wanted: Callable[[str], bool] | None = None,
     ) -> list[Output]:
         """Apply every output's chain to one item (a chunk of samples or a frame).
 
         An output whose chain rejects the item (a ``ValueError``, e.g. a kernel larger than a
         frame from a camera that changed size) is left out and reported to ``on_error``; the
         other outputs go on.  Without ``on_error`` the error propagates.
+
+        ``wanted(output)`` returning False skips a stateless output (nobody would receive it);
+        stateful chains (causal windows over samples or frames) always run, so that their
+        state stays exact for when somebody subscribes.
         """
         with self._lock:  # replay and chain set read together: a set_output sees both or neither
             if self.sampled:
@@ -318,6 +328,8 @@ class StreamPipeline:
             chains = self._chains
         outputs = []
         for name, c in chains.items():
+            if wanted is not None and not c.stateful and not wanted(name):
+                continue
             try:
                 outputs.append(Output(name, c.apply(x), c.kind, c.meta()))
             except ValueError as exc:

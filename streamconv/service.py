@@ -21,11 +21,12 @@ from streamconv.actors import (
     FrameSourceActor,
     PublisherActor,
     SampleSourceActor,
+    Subscriptions,
     WorkerActor,
 )
 from streamconv.errors import ConfigError
 from streamconv.pipeline import StreamPipeline
-from streamconv.sockets import EndpointInUseError, Publisher
+from streamconv.sockets import EndpointInUseError, TrackingPublisher
 
 __all__ = [
     "EXIT_CONFIG",
@@ -46,6 +47,11 @@ EXIT_CONFIG = 2  # a bad config or an endpoint in use
 EXIT_FORCED = 130  # a second signal: immediate exit
 
 MAX_CONTROL_BYTES = 1 << 20
+#: Automatic PUB high-water marks (messages queued per subscriber before ZeroMQ drops for it):
+#: lossless headroom for sensor-only configs; with video, a bound on what a stalled subscriber
+#: can make the daemon hold (100 frames of 640x480 BGR is 92 MB; of 720p, 276 MB).
+AUTO_HWM_SENSORS = 10_000
+AUTO_HWM_VIDEO = 100
 
 
 def make_source(source: Any) -> Any:
@@ -92,7 +98,8 @@ class Service:
         self.publisher: PublisherActor | None = None
         self.control: ControlActor | None = None
         self.ctx: zmq.Context | None = None
-        self.pub: Publisher | None = None
+        self.pub: TrackingPublisher | None = None
+        self.subscriptions = Subscriptions()
         self.started_ns = 0
         self.control_errors = 0
 
@@ -116,8 +123,10 @@ class Service:
         self.ctx = zmq.Context()
         self.started_ns = time.time_ns()
         try:
-            self.pub = Publisher(svc.publish, context=self.ctx, sndhwm=svc.publish_hwm, linger_ms=500,
-                                 curve_secret_key=secret)
+            self.pub = TrackingPublisher(
+                svc.publish, context=self.ctx, sndhwm=self.publish_hwm(), linger_ms=500,
+                curve_secret_key=secret,
+            )
             if svc.control:
                 self.control = ControlActor(self, svc.control, curve_secret_key=secret)
         except BaseException:
@@ -126,6 +135,7 @@ class Service:
         self.publisher = PublisherActor(
             self.pub, ctx=self.ctx, epoch=self.epoch, stop=self.drain_event, counters=self.counters,
             stats_interval_s=svc.stats_interval_s, in_hwm=svc.sensor_queue,
+            subscriptions=self.subscriptions,
         )
         for name, stream in self.config.streams.items():
             pipeline = StreamPipeline(name, stream)
@@ -136,6 +146,7 @@ class Service:
                 pipeline, ctx=self.ctx, epoch=self.epoch, stop=self.stop_event, drain=self.drain_event,
                 counters=self.counters, in_hwm=hwm, out_hwm=svc.sensor_queue if sampled else 4 * hwm,
                 lossless=sampled or _unthrottled(stream.source), publish_raw=stream.publish_raw,
+                subscriptions=self.subscriptions,
             )
             self.workers.append(worker)
             source = make_source(stream.source)
@@ -224,6 +235,14 @@ class Service:
         """Ask ``serve()`` to return (what the signal handler does)."""
         self.should_exit.set()
 
+    def publish_hwm(self) -> int:
+        """Return the PUB high-water mark: the config's, or automatic (``ServiceConfig.publish_hwm``)."""
+        svc = self.config.service
+        if svc.publish_hwm is not None:
+            return svc.publish_hwm
+        frames = [s for s in self.config.streams.values() if s.source.kind != "laser"]
+        return AUTO_HWM_VIDEO if frames else AUTO_HWM_SENSORS
+
     # -- introspection -----------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         """Return the latest ``_stats`` content (updated every ``stats_interval_s``)."""
@@ -247,6 +266,7 @@ class Service:
                 for name, p in self.pipelines.items()
             },
             "stats": self.stats(),
+            "subscribed": sorted(self.subscriptions.prefixes),
             "control_errors": self.control_errors,
         }
 

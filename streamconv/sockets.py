@@ -22,7 +22,14 @@ from zmq.utils import z85
 from streamconv import wire
 from streamconv.errors import StreamconvError
 
-__all__ = ["EndpointInUseError", "Publisher", "XPublisher", "connectable_endpoint", "z85_key"]
+__all__ = [
+    "EndpointInUseError",
+    "Publisher",
+    "TrackingPublisher",
+    "XPublisher",
+    "connectable_endpoint",
+    "z85_key",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +157,11 @@ class _BoundPublisher:
         self.send(wire.encode(topic, array, **header_fields))
 
     @property
+    def socket(self) -> zmq.Socket:
+        """The underlying ZeroMQ socket (for a poller); it belongs to the thread using this object."""
+        return self._socket
+
+    @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return self._socket.closed
@@ -272,3 +284,15 @@ class XPublisher(_BoundPublisher):
                 prefix = event[1:].decode("utf-8", errors="replace")
                 if topic is None or prefix == topic:
                     return prefix
+
+
+class TrackingPublisher(_BoundPublisher):
+    r"""An XPUB socket that binds ``endpoint`` and learns which topic prefixes anybody wants.
+
+    Parameters are those of :class:`Publisher`.  Unlike :class:`XPublisher` it is not verbose:
+    ZeroMQ reports a prefix once, when its first subscriber arrives (``b"\\x01" + prefix``), and
+    once when its last subscriber leaves or disconnects (``b"\\x00" + prefix``).  The owner reads
+    these events from :attr:`socket` (``recv``) to skip work for topics nobody receives.
+    """
+
+    _socket_type = zmq.XPUB

@@ -118,7 +118,8 @@ def test_frames_equal_conv2d_of_published_raw_frame(daemon):
 
 
 def test_stats_topic_reports_rates_latency_and_counts(daemon):
-    got = collect(daemon.publish, ["_stats"], lambda b: len(b["_stats"]) >= 3)
+    topics = ["_stats", "laser/", "camera/sharpen"]  # only subscribed frame outputs are computed
+    got = collect(daemon.publish, topics, lambda b: len(b["_stats"]) >= 4)
     last = got["_stats"][-1]
     assert last.kind == "stats" and last.array.size == 0
     topics = last.meta["topics"]
@@ -283,3 +284,24 @@ def test_second_daemon_on_same_ports_exits_2(daemon, tmp_path: Path):
     d2 = start_daemon(other, cfg, wait=False)
     assert d2.proc.wait(timeout=20) == 2
     assert daemon.request({"cmd": "ping"})["ok"]
+
+
+def test_frame_outputs_nobody_subscribes_to_are_not_computed(daemon):
+    """Idle CPU: a stateless frame output runs only while somebody subscribes to it."""
+    got = collect(daemon.publish, ["_stats", "camera/sharpen"], lambda b: len(b["_stats"]) >= 3)
+    topics = got["_stats"][-1].meta["topics"]
+    assert topics["camera/sharpen"]["rate_hz"] > 5
+    assert topics.get("camera/edges", {"count": 0})["count"] == 0  # never subscribed: never computed
+    assert topics.get("camera/raw", {"count": 0})["count"] == 0
+    assert topics["laser/smoothed"]["count"] > 0  # stateful: always computed, state stays exact
+    with Subscriber(daemon.publish, ["camera/sharpen"], timeout=5) as sub:
+        sub.wait_ready(timeout=10)
+        assert "camera/sharpen" in daemon.request({"cmd": "status"})["status"]["subscribed"]
+    # after the subscriber left, the output stops again
+    deadline = time.monotonic() + 10
+    while True:
+        status = daemon.request({"cmd": "status"})["status"]
+        if "camera/sharpen" not in status["subscribed"]:
+            break
+        assert time.monotonic() < deadline, status["subscribed"]
+        time.sleep(0.1)
