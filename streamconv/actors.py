@@ -16,6 +16,7 @@ import zmq
 from streamconv import wire
 from streamconv.pipeline import StreamPipeline
 from streamconv.sources.base import FrameItem, SampleChunk
+from streamconv.sources.synthetic import SyntheticCamera
 
 __all__ = [
     "Counters",
@@ -31,6 +32,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _POLL_MS = 100  # how often idle actors look at the stop flag
+IDLE_BATCH_S = 0.5  # batch length of a sample stream nobody subscribes to
 
 
 def worker_endpoint_for(stream: str) -> str:
@@ -74,6 +76,8 @@ class Subscriptions:
         self.everything = everything
         self._prefixes: frozenset[str] = frozenset()
         self._cache: dict[str, bool] = {}
+        self._changed = threading.Condition()
+        self.version = 0
 
     def update(self, event: bytes) -> None:
         """Apply one XPUB subscription event."""
@@ -89,6 +93,25 @@ class Subscriptions:
         self._prefixes = frozenset(prefixes)
         self._cache = {}
         log.debug("subscriptions now %s", sorted(self._prefixes))
+        self.wake_all()
+
+    def wake_all(self) -> None:
+        """Wake every :meth:`wait_change` (a subscription changed, or the service stops)."""
+        with self._changed:
+            self.version += 1
+            self._changed.notify_all()
+
+    def wait_change(self, version: int, timeout: float) -> None:
+        """Sleep up to ``timeout`` s, or until the subscriptions change from ``version``."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.version != version, timeout)
+
+    def wants_stream(self, stream: str) -> bool:
+        """Return True if some subscriber receives any topic of ``stream``."""
+        if self.everything:
+            return True
+        head = f"{stream}/"
+        return any(p.startswith(head) or head.startswith(p) for p in self._prefixes)
 
     def wants(self, topic: str) -> bool:
         """Return True if some subscriber receives ``topic``."""
@@ -168,14 +191,19 @@ class SampleSourceActor(_Actor):
     def __init__(
         self, stream: str, source: Any, *, ctx: zmq.Context, epoch: str, batch: int,
         max_batch_delay_s: float, stop: threading.Event, counters: Counters, hwm: int,
-        clock_ns: Callable[[], int] = time.time_ns,
+        subscriptions: Subscriptions | None = None, clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         super().__init__(f"source-{stream}", stop)
         self.stream = stream
         self.source = source
         self.epoch = epoch
+        self.subscriptions = subscriptions if subscriptions is not None else Subscriptions(everything=True)
         self.batch = batch
         self.max_delay_ns = int(max_batch_delay_s * 1e9)
+        # With nobody subscribed to the stream, samples still flow (the causal windows' state stays
+        # exact) but in big batches: any chunking gives the same outputs, at a fraction of the cost.
+        self.idle_batch = max(batch, int(source.rate_hz * IDLE_BATCH_S))
+        self.idle_delay_ns = max(self.max_delay_ns, int(IDLE_BATCH_S * 1e9))
         self.clock_ns = clock_ns
         self.sender = _Sender(ctx, worker_endpoint_for(stream), hwm=hwm, lossless=True, stop=stop,
                               counters=counters)
@@ -186,30 +214,37 @@ class SampleSourceActor(_Actor):
         """Emit every sample whose capture time has come, a batch at a time."""
         period_ns = round(1e9 / self.source.rate_hz)
         t0 = self.clock_ns()
-        cap = max(self.batch, 1) * 64  # catch up after a stall in bounded steps
+        subs = self.subscriptions
         try:
             while not self.stop_event.is_set():
+                version = subs.version
+                if subs.wants_stream(self.stream):
+                    batch, max_delay_ns = self.batch, self.max_delay_ns
+                else:
+                    batch, max_delay_ns = self.idle_batch, self.idle_delay_ns
+                cap = batch * 64  # catch up after a stall in bounded steps
                 now = self.clock_ns()
                 due = (now - t0) // period_ns + 1  # samples whose capture time has come
                 pending = due - self.produced
                 oldest_wait = now - (t0 + self.produced * period_ns)
-                if pending >= self.batch or (pending > 0 and oldest_wait >= self.max_delay_ns):
-                    n = int(min(pending, cap)) if pending >= self.batch else int(pending)
-                    n = (n // self.batch) * self.batch or n
-                    self._emit(n, t0 + self.produced * period_ns, period_ns)
+                if pending >= batch or (pending > 0 and oldest_wait >= max_delay_ns):
+                    n = int(min(pending, cap)) if pending >= batch else int(pending)
+                    n = (n // batch) * batch or n
+                    self._emit(n, t0 + self.produced * period_ns, period_ns, batch)
                     continue
                 # sleep until the batch is complete or the oldest sample has waited long enough
-                t_full = t0 + (self.produced + self.batch - 1) * period_ns
-                t_flush = t0 + self.produced * period_ns + self.max_delay_ns
+                # (or a subscription changes, which may change the batching)
+                t_full = t0 + (self.produced + batch - 1) * period_ns
+                t_flush = t0 + self.produced * period_ns + max_delay_ns
                 wake = min(t_full, t_flush) if pending > 0 else t_full
-                self.stop_event.wait(max(0.0, (wake - self.clock_ns()) / 1e9))
+                subs.wait_change(version, max(0.0, (wake - self.clock_ns()) / 1e9))
         finally:
             self.sender.close()
             self.source.close()
 
-    def _emit(self, n: int, t_first_ns: int, period_ns: int) -> None:
-        for start in range(0, n, self.batch):
-            k = min(self.batch, n - start)
+    def _emit(self, n: int, t_first_ns: int, period_ns: int, batch: int) -> None:
+        for start in range(0, n, batch):
+            k = min(batch, n - start)
             chunk: SampleChunk = self.source.read(k, t_first_ns + start * period_ns)
             meta = {"sample_period_ns": int(chunk.period_ns), "first_sample": self.produced}
             for output, values in (("raw", chunk.values), ("truth", chunk.truth)):
@@ -231,11 +266,17 @@ class FrameSourceActor(_Actor):
 
     def __init__(
         self, stream: str, source: Any, *, ctx: zmq.Context, epoch: str, stop: threading.Event,
-        counters: Counters, hwm: int, clock_ns: Callable[[], int] = time.time_ns,
+        counters: Counters, hwm: int, needed: Callable[[], bool] | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         super().__init__(f"source-{stream}", stop)
         self.stream = stream
         self.source = source
+        #: False while no subscriber and no stateful chain needs this stream's frames.
+        self.needed = needed if needed is not None else (lambda: True)
+        # a generated pattern is not even drawn then; a real camera is still read (its buffer
+        # must not go stale) but its frames are not sent
+        self.skip_read = isinstance(source, SyntheticCamera)
         self.epoch = epoch
         self.clock_ns = clock_ns
         self.topic = f"{stream}/raw"
@@ -261,6 +302,11 @@ class FrameSourceActor(_Actor):
                     now = self.clock_ns()
                     if now - next_t > interval_ns:  # fell behind: skip, do not burst
                         next_t = now + interval_ns
+                needed = self.needed()
+                if not needed and self.skip_read:
+                    if not interval_ns:  # unthrottled: nothing paces the loop, so rest a little
+                        self.stop_event.wait(0.05)
+                    continue
                 item: FrameItem | None = self.source.read(self.clock_ns())
                 if item is None:
                     if getattr(self.source, "exhausted", False):
@@ -268,6 +314,8 @@ class FrameSourceActor(_Actor):
                         self.ended.set()
                         return
                     self.stop_event.wait(0.02 if not interval_ns else min(0.05, interval_ns / 1e9))
+                    continue
+                if not needed:
                     continue
                 frames = wire.encode(
                     self.topic, item.image, stream=self.stream, kind="frame", epoch=self.epoch,

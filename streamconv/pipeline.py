@@ -301,6 +301,11 @@ class StreamPipeline:
         """The current stage configs per output."""
         return dict(self._specs)
 
+    @property
+    def stateful(self) -> bool:
+        """True when some output carries state across items (it must see every item)."""
+        return any(c.stateful for c in self._chains.values())
+
     def chain(self, output: str) -> Chain:
         """Return the chain of ``output``."""
         return self._chains[output]

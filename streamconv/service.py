@@ -154,12 +154,12 @@ class Service:
                 actor: Any = SampleSourceActor(
                     name, source, ctx=self.ctx, epoch=self.epoch, batch=stream.source.batch,
                     max_batch_delay_s=stream.source.max_batch_delay_ms / 1e3, stop=self.stop_event,
-                    counters=self.counters, hwm=hwm,
+                    counters=self.counters, hwm=hwm, subscriptions=self.subscriptions,
                 )
             else:
                 actor = FrameSourceActor(
                     name, source, ctx=self.ctx, epoch=self.epoch, stop=self.stop_event,
-                    counters=self.counters, hwm=hwm,
+                    counters=self.counters, hwm=hwm, needed=_frames_needed(pipeline, self.subscriptions),
                 )
             self.sources.append(actor)
         # start downstream first, so that nothing is sent before its receiver exists
@@ -198,6 +198,7 @@ class Service:
         """Stop sources, drain workers and the publisher, close sockets; bounded by shutdown_timeout_s."""
         deadline = time.monotonic() + self.config.service.shutdown_timeout_s * 0.8
         self.stop_event.set()
+        self.subscriptions.wake_all()
         for actor in self.sources:
             actor.join(max(0.0, deadline - time.monotonic()) / 2)
         for w in self.workers:
@@ -333,6 +334,13 @@ class Service:
             raise ValueError(f"output {output!r} cannot be set (raw and truth are the source's own)")
         cfg.check_output_name(output)
         return stream, output
+
+
+def _frames_needed(pipeline: StreamPipeline, subscriptions: Subscriptions) -> Any:
+    def needed() -> bool:
+        return pipeline.stateful or subscriptions.wants_stream(pipeline.name)
+
+    return needed
 
 
 def _unthrottled(source: Any) -> bool:
