@@ -305,3 +305,30 @@ def test_frame_outputs_nobody_subscribes_to_are_not_computed(daemon):
             break
         assert time.monotonic() < deadline, status["subscribed"]
         time.sleep(0.1)
+
+
+def test_plain_pyzmq_client_decodes_every_topic(tmp_path: Path):
+    """docs/wire-format.md is enough: the no-streamconv example client decodes every kind of topic."""
+    cfg = daemon_config(free_port(), free_port())
+    cfg["streams"]["camera"]["outputs"]["features"] = {
+        "kind": "bank3d", "padding": "same", "filters": np.ones((2, 3, 3, 3)).tolist()}
+    d = start_daemon(tmp_path, cfg)
+    try:
+        root = Path(__file__).resolve().parents[2]
+        r = subprocess.run(
+            [sys.executable, str(root / "examples" / "plain_pyzmq_client.py"), d.publish, "",
+             "--count", "800"],  # about 2 s of traffic: several _stats
+            capture_output=True, text=True, timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+        assert "malformed" not in r.stderr and "GAP" not in r.stderr, r.stderr
+        seen = {line.split()[0]: line for line in r.stdout.splitlines()}
+        wanted = {"laser/raw", "laser/truth", "laser/smoothed", "camera/raw", "camera/sharpen",
+                  "camera/edges", "camera/features", "_stats"}
+        assert wanted <= set(seen), sorted(seen)
+        assert "kind=features dtype=<f4 shape=[120,160,2]" in seen["camera/features"]
+        assert "kind=frame dtype=|u1 shape=[120,160,3]" in seen["camera/sharpen"]
+        assert "kind=stats" in seen["_stats"]
+    finally:
+        d.proc.kill()
+        d.proc.wait(5)
