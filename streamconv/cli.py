@@ -60,6 +60,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         config = cfg.load(args.config)
+        if config.service.curve_secret_key_file is not None:  # a bad key file is a config error too
+            from streamconv.keys import read_secret_key
+
+            read_secret_key(config.service.curve_secret_key_file)
     except ConfigError as exc:
         print(f"streamconv run: bad config: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -161,7 +165,7 @@ def _print_status(status: dict[str, Any]) -> None:
         p50 = "-" if t["latency_p50_ms"] is None else f"{t['latency_p50_ms']:.2f}"
         p99 = "-" if t["latency_p99_ms"] is None else f"{t['latency_p99_ms']:.2f}"
         print(f"  {topic:<24} {t['rate_hz']:8.1f}/s  p50 {p50} ms  p99 {p99} ms  "
-              f"drops {t['drops']}  malformed {t['malformed']}")
+              f"drops {t['drops']}  malformed {t['malformed']}  errors {t.get('errors', 0)}")
 
 
 def _stage_text(stage: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -36,6 +37,7 @@ __all__ = [
     "StreamConfig",
     "SyntheticSourceConfig",
     "TemporalStage",
+    "ValidationError",
     "check_output_name",
     "default_config",
     "dump_yaml",
@@ -222,11 +224,15 @@ class SyntheticSourceConfig(_Model):
     seed: int = Field(default=0, ge=0)
 
 
+DeviceIndex = Annotated[int, Field(ge=0)]
+DevicePath = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
 class CameraSourceConfig(_Model):
     """A webcam (device index), a video file path or a URL, read with OpenCV."""
 
     kind: Literal["camera"] = "camera"
-    device: Annotated[int, Field(ge=0)] | Annotated[str, Field(min_length=1)] = 0
+    device: DeviceIndex | DevicePath = 0
     width: int | None = Field(default=None, ge=8, le=8192)
     height: int | None = Field(default=None, ge=8, le=8192)
     fps: float | None = Field(default=None, gt=0, le=1000)
@@ -376,7 +382,7 @@ class Config(_Model):
 _UNION_TAGS = frozenset(
     ("causal_fir", "kernel2d", "bank3d", "temporal", "laser", "synthetic", "camera")
 )
-_TYPE_PARTS = ("list[", "literal[", "Literal[", "function-", "dict[", "tuple[")
+_TYPE_PARTS = ("list[", "literal[", "Literal[", "function-", "dict[", "tuple[", "constrained-")
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> str:

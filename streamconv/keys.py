@@ -40,6 +40,11 @@ def _read_key(path: str | Path, what: str) -> bytes:
 
 def read_secret_key(path: str | Path) -> bytes:
     """Return the Z85 secret key stored in ``path`` (as written by :func:`generate`)."""
+    if str(path).endswith(".pub"):
+        raise ConfigError(
+            f"curve secret key file {str(path)!r}: this is the public half of the pair; give the "
+            "secret key file (the same path without .pub)"
+        )
     return _read_key(path, "curve secret key file")
 
 

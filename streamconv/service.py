@@ -281,7 +281,9 @@ class Service:
             parts.append(f"{topic} {t['rate_hz']:.1f}/s p50 {t['latency_p50_ms']:.2f} ms "
                          f"p99 {t['latency_p99_ms']:.2f} ms")
         summary = "; ".join(parts) or "no output yet"
-        return f"{summary} | drops {stats.get('drops', 0)} malformed {stats.get('malformed', 0)}"
+        errors = sum(t.get("errors", 0) for t in stats.get("topics", {}).values())
+        return (f"{summary} | drops {stats.get('drops', 0)} malformed {stats.get('malformed', 0)} "
+                f"errors {errors}")
 
     # -- control -----------------------------------------------------------------------------
     def handle_request(self, request: Any) -> dict[str, Any]:
@@ -316,12 +318,25 @@ class Service:
             if "stages" not in req:
                 raise ValueError("'set' needs 'stages': a stage object or a list of them")
             specs = cfg.parse_stages(req["stages"], source="stages")
+            self._validate_stream_with(stream, output, specs)
             chain = pipeline.set_output(output, specs)
             log.info("control: %s/%s is now %s", stream, output, chain)
             return {"topic": f"{stream}/{output}", "stages": [s.model_dump(mode="json") for s in specs]}
         raise ValueError(
             f"unknown cmd {cmd!r}; expected one of ['kernels', 'ping', 'remove', 'set', 'stats', 'status']"
         )
+
+    def _validate_stream_with(self, stream: str, output: str, specs: list[Any]) -> None:
+        """Apply the config's stream rules (stage kinds, bank last, bank depth) to the new chain."""
+        current = self.config.streams[stream]
+        outputs = {name: list(chain) for name, chain in self.pipelines[stream].outputs.items()}
+        outputs[output] = list(specs)
+        try:
+            cfg.StreamConfig.model_validate(
+                {"source": current.source, "outputs": outputs, "publish_raw": current.publish_raw}
+            )
+        except cfg.ValidationError as exc:
+            raise cfg.ConfigError(cfg.format_validation_error(exc, prefix="stages")) from None
 
     def _topic(self, req: dict[str, Any]) -> tuple[str, str]:
         topic = req.get("topic")

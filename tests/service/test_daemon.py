@@ -189,7 +189,7 @@ def test_runtime_weight_change_continues_without_warmup(daemon):
         ({"cmd": "set", "topic": "nosuch/out", "stages": {"kind": "kernel2d", "kernel": "blur"}},
          "unknown stream 'nosuch'"),
         ({"cmd": "set", "topic": "laser/smoothed", "stages": {"kind": "kernel2d", "kernel": "blur"}},
-         "does not apply to stream 'laser'"),
+         "does not apply to a sample stream"),
         ({"cmd": "set", "topic": "camera/raw", "stages": {"kind": "kernel2d", "kernel": "blur"}},
          "cannot be set"),
         ({"cmd": "set", "topic": "laser/smoothed", "stages": {"kind": "causal_fir", "weights": []}},
@@ -332,3 +332,16 @@ def test_plain_pyzmq_client_decodes_every_topic(tmp_path: Path):
     finally:
         d.proc.kill()
         d.proc.wait(5)
+
+
+def test_set_applies_the_stream_rules(daemon):
+    bank = {"kind": "bank3d", "filters": np.ones((1, 2, 3, 3)).tolist()}  # depth 2: frames are BGR
+    reply = daemon.request({"cmd": "set", "topic": "camera/f", "stages": bank})
+    assert reply["ok"] is False and "depth D=2" in reply["error"]
+    good = {"kind": "bank3d", "filters": np.ones((1, 3, 3, 3)).tolist()}
+    reply = daemon.request({"cmd": "set", "topic": "camera/f",
+                            "stages": [good, {"kind": "kernel2d", "kernel": "blur"}]})
+    assert reply["ok"] is False and "must be the last stage" in reply["error"]
+    reply = daemon.request({"cmd": "set", "topic": "camera/_x y", "stages": {"kind": "kernel2d",
+                                                                          "kernel": "blur"}})
+    assert reply["ok"] is False and "output name" in reply["error"]

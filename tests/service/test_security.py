@@ -62,3 +62,18 @@ def test_curve_daemon_serves_only_clients_with_its_key(tmp_path):
     finally:
         if d.proc.poll() is None:
             d.proc.kill()
+
+
+def test_check_reads_the_key_file(tmp_path):
+    import yaml
+
+    secret, public = generate(tmp_path / "server.key")
+    for key_file, needle in ((tmp_path / "missing.key", "cannot read it"), (public, "public half")):
+        cfg = daemon_config(free_port(), free_port(), camera=False)
+        cfg["service"]["curve_secret_key_file"] = str(key_file)
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        r = subprocess.run([sys.executable, "-m", "streamconv", "run", "-c", str(path), "--check"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and needle in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
