@@ -67,7 +67,7 @@ def test_curve_daemon_serves_only_clients_with_its_key(tmp_path):
 def test_check_reads_the_key_file(tmp_path):
     import yaml
 
-    secret, public = generate(tmp_path / "server.key")
+    _secret, public = generate(tmp_path / "server.key")
     for key_file, needle in ((tmp_path / "missing.key", "cannot read it"), (public, "public half")):
         cfg = daemon_config(free_port(), free_port(), camera=False)
         cfg["service"]["curve_secret_key_file"] = str(key_file)
