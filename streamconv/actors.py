@@ -32,7 +32,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _POLL_MS = 100  # how often idle actors look at the stop flag
-IDLE_BATCH_S = 0.5  # batch length of a sample stream nobody subscribes to
+IDLE_BATCH_S = 0.2  # batch length of a sample stream nobody subscribes to
 
 
 def worker_endpoint_for(stream: str) -> str:
