@@ -186,7 +186,7 @@ class Conv2D:
     Examples
     --------
     >>> op = Conv2D(np.ones((3, 3)) / 9, padding="same")
-    >>> op.method, op(np.full((4, 4), 9, np.uint8))[1, 1]
+    >>> op.method, int(op(np.full((4, 4), 9, np.uint8))[1, 1])
     ('box', 9)
     """
 

@@ -54,7 +54,7 @@ def box(size: int = 3) -> Kernel:
 
     Examples
     --------
-    >>> box(3).sum()
+    >>> float(box(3).sum())
     1.0
     """
     size = _check_odd_size(size)
