@@ -177,7 +177,11 @@ class Conv2D:
 
     - ``box``: an odd number of equal weights summing to 1 -> ``cv2.boxFilter`` (running sums);
     - ``separable``: rank 1 (``outer(column, row)``) -> ``cv2.sepFilter2D``, two 1D passes;
+    - ``copy``: a single tap of weight 1 (``identity``) -> the shifted input;
     - ``general``: anything else -> ``cv2.filter2D``.
+
+    Zero rows and columns at the kernel's edges are trimmed first (``edge_enhance`` is a 1x2
+    difference, ``identity`` a single tap): they only multiply pixels by 0.
 
     All three compute the same correlation; for integer outputs they may differ from one another
     by one rounding step (OpenCV's intermediate precision), never more.  ``method`` says which
@@ -209,12 +213,25 @@ class Conv2D:
         self.ph, self.pw = resolve_padding(padding, k.shape)
         self.flip = bool(flip)
         self.dtype = None if dtype is None else np.dtype(dtype)
+        fh, fw = k.shape
         self.kernel = np.ascontiguousarray(k[::-1, ::-1] if flip else k)
         self.kernel.setflags(write=False)
         self._sum_is_one = abs(float(self.kernel.sum()) - 1.0) < 1e-9
         self._cv_border = BORDERS[border]["cv2"]
-        self._k32 = self.kernel.astype(np.float32)
-        self.method, self._factors = _choose_method(self.kernel)
+        self._full = _Taps(self.kernel)
+        # Zero rows/columns at the kernel's edges read pixels only to multiply them by 0: the
+        # trimmed taps (identity -> 1x1, edge_enhance -> 1x2) give the same sums, shifted.
+        rows = np.flatnonzero(np.any(self.kernel != 0, axis=1))
+        cols = np.flatnonzero(np.any(self.kernel != 0, axis=0))
+        if rows.size and (rows[0], rows[-1], cols[0], cols[-1]) != (0, fh - 1, 0, fw - 1):
+            self._trim: tuple[int, int, int, int] | None = (
+                int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
+            )
+            self._taps = _Taps(self.kernel[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+        else:
+            self._trim = None
+            self._taps = self._full
+        self.method = self._taps.method
 
     def __repr__(self) -> str:
         return (
@@ -248,10 +265,17 @@ class Conv2D:
             ddepth = -1  # OpenCV's own saturating integer path (the fast path for uint8 frames)
         else:
             ddepth = _CV2_FLOAT_DEPTH[compute]
-        src, anchor = pad_for_anchor(src, (fh, fw), ph, pw, self._cv_border)
+        plan = None if self._trim is None else self._trim_plan(h, w)
+        if plan is not None:
+            taps = self._taps
+            (y0, ay), (x0, ax) = plan
+            src, anchor = src[y0:, x0:], (ax, ay)
+        else:
+            taps = self._full
+            src, anchor = pad_for_anchor(src, (fh, fw), ph, pw, self._cv_border)
         n = self._strip_count(src)
-        full = self._apply(src, ddepth, anchor, compute) if n == 1 else self._apply_strips(
-            src, ddepth, anchor, compute, n
+        full = self._apply(src, ddepth, anchor, compute, taps) if n == 1 else self._apply_strips(
+            src, ddepth, anchor, compute, n, taps
         )
         if full.ndim == 2 and image.ndim == 3:
             full = full[:, :, None]  # OpenCV drops a single channel axis
@@ -263,6 +287,27 @@ class Conv2D:
             return saturate(full, out_dtype)
         return np.ascontiguousarray(full)
 
+    def _trim_plan(self, h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """Return ``((row0, anchor_y), (col0, anchor_x))`` to apply the trimmed taps, or None.
+
+        Output ``j`` reads padded positions ``jS + lo .. jS + hi`` (the non-zero taps), i.e. input
+        ``jS + lo - P + t``: with the taps' anchor at ``P - lo`` OpenCV's output ``jS`` is exactly
+        that.  A negative ``P - lo`` means the first ``lo - P`` inputs are never read: the view
+        starts after them.  Tiny images keep the plain path.
+        """
+        assert self._trim is not None
+        r0, r1, c0, c1 = self._trim
+        fh, fw = self.kernel.shape
+        plan = []
+        for n, f, p, lo, hi in ((h, fh, self.ph, r0, r1), (w, fw, self.pw, c0, c1)):
+            ft = hi - lo + 1
+            start, anchor = max(0, lo - p), max(0, p - lo)
+            n_out = (n + 2 * p - f) // self.stride + 1
+            if anchor > ft - 1 or (n_out - 1) * self.stride > n - start - 1 or n - start < 2 * ft + 2:
+                return None
+            plan.append((start, anchor))
+        return plan[0], plan[1]
+
     def _strip_count(self, src: np.ndarray) -> int:
         if self.threads is not None:
             n = self.threads
@@ -273,7 +318,8 @@ class Conv2D:
         return max(1, min(n, src.shape[0] // _STRIP_MIN_ROWS))
 
     def _apply_strips(
-        self, src: np.ndarray, ddepth: int, anchor: tuple[int, int], compute: np.dtype, n: int
+        self, src: np.ndarray, ddepth: int, anchor: tuple[int, int], compute: np.dtype, n: int,
+        taps: _Taps,
     ) -> np.ndarray:
         """Filter ``n`` row strips at once (OpenCV releases the GIL), each read with its halo rows.
 
@@ -281,7 +327,7 @@ class Conv2D:
         includes exactly those rows, so only rows at the true image edge use the border rule.
         """
         h = src.shape[0]
-        fh = self.kernel.shape[0]
+        fh = taps.kernel.shape[0]
         ay = anchor[1]
         bounds = [round(h * i / n) for i in range(n + 1)]
         out: np.ndarray | None = None
@@ -289,7 +335,7 @@ class Conv2D:
         def part(i: int) -> np.ndarray:
             a, b = bounds[i], bounds[i + 1]
             a0, b0 = max(0, a - ay), min(h, b - ay + fh - 1)
-            return self._apply(src[a0:b0], ddepth, anchor, compute)[a - a0 : b - a0]
+            return self._apply(src[a0:b0], ddepth, anchor, compute, taps)[a - a0 : b - a0]
 
         futures = [_pool().submit(part, i) for i in range(1, n)]
         first = part(0)
@@ -299,22 +345,38 @@ class Conv2D:
             out[bounds[i] : bounds[i + 1]] = fut.result()
         return out
 
-    def _apply(self, src: np.ndarray, ddepth: int, anchor: tuple[int, int], compute: np.dtype) -> np.ndarray:
+    def _apply(
+        self, src: np.ndarray, ddepth: int, anchor: tuple[int, int], compute: np.dtype, taps: _Taps
+    ) -> np.ndarray:
         b = self._cv_border
-        if self.method == "box":
-            fh, fw = self.kernel.shape
+        if taps.method == "copy":  # a single tap of weight 1: the (shifted) input itself
+            if ddepth == -1:
+                return src.copy()
+            return src.astype(np.float64 if ddepth == cv2.CV_64F else np.float32)
+        if taps.method == "box":
+            fh, fw = taps.kernel.shape
             return cv2.boxFilter(src, ddepth, (fw, fh), anchor=anchor, normalize=True, borderType=b)
-        if compute == np.float64:
-            kern = self.kernel
-            factors = self._factors
-        else:
-            kern = self._k32
-            factors = None if self._factors is None else tuple(f.astype(np.float32) for f in self._factors)
-        if self.method == "separable":
-            assert factors is not None
-            col, row = factors
+        f64 = compute == np.float64
+        if taps.method == "separable":
+            col, row = taps.factors64 if f64 else taps.factors32
             return cv2.sepFilter2D(src, ddepth, row, col, anchor=anchor, borderType=b)
-        return cv2.filter2D(src, ddepth, kern, anchor=anchor, borderType=b)
+        return cv2.filter2D(src, ddepth, taps.kernel if f64 else taps.k32, anchor=anchor, borderType=b)
+
+
+class _Taps:
+    """A kernel prepared for OpenCV: the routine that applies it and its float32/64 forms."""
+
+    def __init__(self, kernel: np.ndarray) -> None:
+        self.kernel = np.ascontiguousarray(kernel)
+        self.k32 = self.kernel.astype(np.float32)
+        if self.kernel.shape == (1, 1) and self.kernel[0, 0] == 1.0:
+            self.method, factors = "copy", None
+        else:
+            self.method, factors = _choose_method(self.kernel)
+        self.factors64 = factors if factors is not None else (None, None)
+        self.factors32 = (
+            tuple(f.astype(np.float32) for f in factors) if factors is not None else (None, None)
+        )
 
 
 #: Frames with fewer values than this are filtered in one piece (thread hand-off costs ~50 us).

@@ -76,3 +76,40 @@ def test_row_strips_give_the_same_result_as_one_piece(name, padding, stride, bor
 def test_threads_is_validated():
     with pytest.raises(ValueError, match="invalid threads 0"):
         Conv2D(kernels.get("blur"), threads=0)
+
+
+@pytest.mark.parametrize("shape", [(40, 50, 3), (9, 8), (5, 7, 2)])
+@pytest.mark.parametrize("border", sorted(BORDERS))
+@pytest.mark.parametrize(("padding", "stride"), [(0, 1), (1, 1), (2, 2), (4, 3), ("same", 1), ("same", 2)])
+def test_kernels_with_zero_edges_are_trimmed_exactly(shape, border, padding, stride):
+    rng = np.random.default_rng(5)
+    image = rng.standard_normal(shape)
+    for kernel in (
+        np.pad(rng.standard_normal((1, 2)), ((2, 2), (0, 3))),  # taps in one row, off-centre
+        np.pad(rng.standard_normal((2, 1)), ((0, 3), (1, 1))),
+        np.pad(rng.standard_normal((3, 3)), ((1, 1), (1, 1))),  # a 3x3 inside a 5x5 of zeros
+        kernels.get("identity", size=5),
+        kernels.get("edge_enhance"),
+    ):
+        h2 = (shape[0] + 2 * (kernel.shape[0] // 2 if padding == "same" else padding) - kernel.shape[0])
+        w2 = (shape[1] + 2 * (kernel.shape[1] // 2 if padding == "same" else padding) - kernel.shape[1])
+        if padding == "same" and (kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0):
+            continue
+        if h2 < 0 or w2 < 0:
+            continue
+        p = kernel.shape[0] // 2 if padding == "same" else padding
+        if padding == "same" and kernel.shape[0] != kernel.shape[1]:
+            continue
+        out = conv2d(image, kernel, padding=padding, stride=stride, border=border)
+        ref = naive_conv2d(image, kernel, padding=p, stride=stride, border=border)
+        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-9)
+
+
+def test_identity_is_a_copy_and_edge_enhance_a_difference():
+    assert Conv2D(kernels.get("identity")).method == "copy"
+    assert Conv2D(kernels.get("edge_enhance")).method == "general"  # trimmed to the 1x2 [-1, 1]
+    image = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(conv2d(image, kernels.get("identity"), padding="same"), image)
+    d = conv2d(image, kernels.get("edge_enhance"), padding="same")
+    np.testing.assert_array_equal(d[:, 1:], image[:, 1:].astype(np.float32) - image[:, :-1])
+    np.testing.assert_array_equal(d[:, 0], image[:, 0].astype(np.float32))  # zero border on the left
