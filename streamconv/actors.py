@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 _POLL_MS = 100  # how often idle actors look at the stop flag
 IDLE_BATCH_S = 0.2  # batch length of a sample stream nobody subscribes to
+#: Input header meta copied to every output: the sample period and index, the frame index.
+_INPUT_META = ("sample_period_ns", "first_sample", "index")
+#: Header meta flag of an internal message whose samples only update the filters' state.
+STATE_ONLY = "state_only"
 
 
 def worker_endpoint_for(stream: str) -> str:
@@ -215,10 +219,12 @@ class SampleSourceActor(_Actor):
         period_ns = round(1e9 / self.source.rate_hz)
         t0 = self.clock_ns()
         subs = self.subscriptions
+        idle = False
         try:
             while not self.stop_event.is_set():
                 version = subs.version
-                if subs.wants_stream(self.stream):
+                active = subs.wants_stream(self.stream)
+                if active:
                     batch, max_delay_ns = self.batch, self.max_delay_ns
                 else:
                     batch, max_delay_ns = self.idle_batch, self.idle_delay_ns
@@ -227,10 +233,20 @@ class SampleSourceActor(_Actor):
                 due = (now - t0) // period_ns + 1  # samples whose capture time has come
                 pending = due - self.produced
                 oldest_wait = now - (t0 + self.produced * period_ns)
+                if active and idle and pending > 1:
+                    # A subscriber arrived during an idle batch: the samples captured before it
+                    # only update the filters' state (nobody subscribed to them); from the next
+                    # sample on, everything is published on time.
+                    n = int(pending - 1)
+                    self._emit(n, t0 + self.produced * period_ns, period_ns, n, state_only=True)
+                    idle = False
+                    continue
+                idle = not active
                 if pending >= batch or (pending > 0 and oldest_wait >= max_delay_ns):
                     n = int(min(pending, cap)) if pending >= batch else int(pending)
                     n = (n // batch) * batch or n
-                    self._emit(n, t0 + self.produced * period_ns, period_ns, batch)
+                    t_first = t0 + self.produced * period_ns
+                    self._emit(n, t_first, period_ns, batch, state_only=not active)
                     continue
                 # sleep until the batch is complete or the oldest sample has waited long enough
                 # (or a subscription changes, which may change the batching)
@@ -242,13 +258,17 @@ class SampleSourceActor(_Actor):
             self.sender.close()
             self.source.close()
 
-    def _emit(self, n: int, t_first_ns: int, period_ns: int, batch: int) -> None:
+    def _emit(
+        self, n: int, t_first_ns: int, period_ns: int, batch: int, *, state_only: bool = False
+    ) -> None:
         for start in range(0, n, batch):
             k = min(batch, n - start)
             chunk: SampleChunk = self.source.read(k, t_first_ns + start * period_ns)
-            meta = {"sample_period_ns": int(chunk.period_ns), "first_sample": self.produced}
+            meta: dict[str, Any] = {"sample_period_ns": int(chunk.period_ns), "first_sample": self.produced}
+            if state_only:
+                meta[STATE_ONLY] = True
             for output, values in (("raw", chunk.values), ("truth", chunk.truth)):
-                if values is None:
+                if values is None or (state_only and output != "raw"):
                     continue
                 topic = f"{self.stream}/{output}"
                 frames = wire.encode(
@@ -375,6 +395,9 @@ class WorkerActor(_Actor):
 
     def _handle(self, msg: wire.Message, frames: list[Any]) -> None:
         topic = msg.topic
+        if msg.header.meta.get(STATE_ONLY):  # samples nobody subscribed to: keep the state exact
+            self.pipeline.process(msg.array, on_error=self._output_failed)
+            return
         if (self.publish_raw or not topic.endswith("/raw")) and (
             self.pipeline.sampled or self.subscriptions.wants(topic)
         ):
@@ -387,7 +410,7 @@ class WorkerActor(_Actor):
         for out in self.pipeline.process(msg.array, on_error=self._output_failed, wanted=self._wanted):
             meta = dict(out.meta)
             if h.meta:
-                meta.update({k: v for k, v in h.meta.items() if k in ("sample_period_ns", "index")})
+                meta.update({k: v for k, v in h.meta.items() if k in _INPUT_META})
             out_topic = f"{self.stream}/{out.name}"
             self.sender.send(out_topic, wire.encode(
                 out_topic, out.array, stream=self.stream, kind=out.kind, epoch=self.epoch, seq=h.seq,
