@@ -1,4 +1,8 @@
-"""Timing helpers for the benchmarks: interleaved repeats, medians, paired ratios, tables."""
+"""Timing helpers for the benchmarks: interleaved repeats, medians, paired ratios, tables.
+
+Moved here from ``benchmarks/_timing.py`` so that ``streamconv bench`` (an installed command) and the
+scripts in ``benchmarks/`` share one copy.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Timing", "calibrate", "interleaved", "machine_info", "paired_ratio", "table"]
+__all__ = [
+    "Timing",
+    "calibrate",
+    "interleaved",
+    "load_average",
+    "machine_info",
+    "paired_ratio",
+    "table",
+]
 
 
 @dataclass
@@ -23,9 +35,11 @@ class Timing:
 
     @property
     def median(self) -> float:
+        """Median per-call seconds over the repeats."""
         return statistics.median(self.samples)
 
     def to_json(self) -> dict:
+        """Return the samples and their median as a JSON-ready dict."""
         return {"inner": self.inner, "median_s": self.median, "samples_s": self.samples}
 
 
@@ -100,6 +114,25 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def load_average() -> list[float] | None:
+    """Return the 1, 5 and 15 minute load averages (what ``uptime`` prints), or None."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _mem_total_gib() -> float | None:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
 def machine_info() -> dict[str, object]:
     """Return the facts a benchmark result depends on: cores, CPU, library versions."""
     import cv2
@@ -114,6 +147,9 @@ def machine_info() -> dict[str, object]:
         "opencv": cv2.__version__,
         "cv2_threads": cv2.getNumThreads(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "mem_gib": _mem_total_gib(),
+        "kernel": platform.release(),
+        "load_average": load_average(),
     }
     try:
         import scipy
