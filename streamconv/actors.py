@@ -32,6 +32,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _POLL_MS = 100  # how often idle actors look at the stop flag
+_ZERO_COPY_BYTES = 1 << 16  # payloads from this size on are sent without a copy
 IDLE_BATCH_S = 0.2  # batch length of a sample stream nobody subscribes to
 #: Input header meta copied to every output: the sample period and index, the frame index.
 _INPUT_META = ("sample_period_ns", "first_sample", "index")
@@ -153,6 +154,12 @@ class _Actor(threading.Thread):
         raise NotImplementedError
 
 
+def _nbytes(frame: Any) -> int:
+    if isinstance(frame, zmq.Frame):
+        return len(frame.buffer)
+    return frame.nbytes if isinstance(frame, memoryview) else len(frame)
+
+
 class _Sender:
     """A PUSH socket with the stream's delivery policy: lossless (blocking) or real-time (drop)."""
 
@@ -170,16 +177,18 @@ class _Sender:
 
     def send(self, topic: str, frames: list[Any]) -> bool:
         """Send one message; return False if it was dropped (counted against ``topic``)."""
-        if not self.lossless:
-            try:
-                self.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
-                return True
-            except zmq.Again:
+        # Zero copy pays for big payloads; a small one is cheaper to copy than to track.
+        copy = _nbytes(frames[-1]) < _ZERO_COPY_BYTES
+        try:
+            self.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=copy)
+            return True
+        except zmq.Again:
+            if not self.lossless:
                 self.counters.add(topic, "drops")
                 return False
         while True:  # lossless: wait for room, but give up when the service stops for good
             if self.sock.poll(_POLL_MS, zmq.POLLOUT):
-                self.sock.send_multipart(frames, copy=False)
+                self.sock.send_multipart(frames, copy=copy)
                 return True
             if self.stop.is_set():
                 self.counters.add(topic, "drops")
@@ -381,14 +390,18 @@ class WorkerActor(_Actor):
                     if self.stop_event.is_set():
                         return  # sources stopped and the queue is empty: drained
                     continue
-                frames = self.pull.recv_multipart(copy=False)
-                try:
-                    msg = wire.decode(frames)
-                except wire.WireError as exc:
-                    self.counters.add(f"{self.stream}/raw", "malformed")
-                    log.debug("worker %s dropped a malformed message: %s", self.stream, exc)
-                    continue
-                self._handle(msg, frames)
+                while True:  # everything already queued, before polling again
+                    try:
+                        frames = self.pull.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        break
+                    try:
+                        msg = wire.decode(frames)
+                    except wire.WireError as exc:
+                        self.counters.add(f"{self.stream}/raw", "malformed")
+                        log.debug("worker %s dropped a malformed message: %s", self.stream, exc)
+                        continue
+                    self._handle(msg, frames)
         finally:
             self.pull.close(linger=0)
             self.sender.close()
@@ -515,7 +528,9 @@ class PublisherActor(_Actor):
         t_pub = self.clock_ns()
         header["seq"] = seq
         header["t_publish_ns"] = t_pub
-        self.pub.send([frames[0], json.dumps(header, separators=(",", ":")).encode(), frames[2]])
+        payload = frames[2]
+        self.pub.send([frames[0], json.dumps(header, separators=(",", ":")).encode(), payload],
+                      copy=_nbytes(payload) < _ZERO_COPY_BYTES)
         with self._lock:
             st = self._stats[topic]
             st.count += 1
