@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -159,8 +160,32 @@ def conv2d(
            [6., 5., 4.],
            [3., 2., 1.]])
     """
-    op = Conv2D(kernel, padding=padding, stride=stride, border=border, flip=flip, dtype=dtype)
-    return op(image)
+    return _prepared(kernel, padding, stride, border, flip, dtype)(image)
+
+
+def _prepared(kernel: Any, padding: Any, stride: Any, border: Any, flip: Any, dtype: Any) -> Conv2D:
+    """Return a :class:`Conv2D` for these arguments, reused across calls with equal arguments.
+
+    Choosing the routine (an SVD, the trimming) costs tens of microseconds: a caller that filters
+    frame after frame with the same kernel through :func:`conv2d` pays it once.
+    """
+    try:
+        k = np.asarray(kernel, dtype=np.float64)
+        key = (k.shape, k.tobytes(), padding, stride, border, bool(flip), None if dtype is None
+               else np.dtype(dtype).str)
+        hash(key)
+    except (TypeError, ValueError):  # not an array or not hashable: validate (and raise) uncached
+        return Conv2D(kernel, padding=padding, stride=stride, border=border, flip=flip, dtype=dtype)
+    if k.size > _CACHE_MAX_TAPS:
+        return Conv2D(k, padding=padding, stride=stride, border=border, flip=flip, dtype=dtype)
+    return _cached_conv2d(key)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_conv2d(key: tuple[Any, ...]) -> Conv2D:
+    shape, raw, padding, stride, border, flip, dtype = key
+    kernel = np.frombuffer(raw, dtype=np.float64).reshape(shape)
+    return Conv2D(kernel, padding=padding, stride=stride, border=border, flip=flip, dtype=dtype)
 
 
 class Conv2D:
@@ -379,6 +404,8 @@ class _Taps:
         )
 
 
+#: Kernels up to this many taps are cached by :func:`conv2d` (by value).
+_CACHE_MAX_TAPS = 4096
 #: Frames with fewer values than this are filtered in one piece (thread hand-off costs ~50 us).
 _STRIP_MIN_VALUES = 1 << 18
 #: No strip is thinner than this many rows.
