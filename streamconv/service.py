@@ -280,7 +280,12 @@ class Service:
                 continue
             parts.append(f"{topic} {t['rate_hz']:.1f}/s p50 {t['latency_p50_ms']:.2f} ms "
                          f"p99 {t['latency_p99_ms']:.2f} ms")
-        summary = "; ".join(parts) or "no output yet"
+        if parts:
+            summary = "; ".join(parts)
+        elif not self.subscriptions.prefixes:
+            summary = "idle: no subscriber yet (try: streamconv subscribe laser/smoothed)"
+        else:
+            summary = "no output yet"
         errors = sum(t.get("errors", 0) for t in stats.get("topics", {}).values())
         return (f"{summary} | drops {stats.get('drops', 0)} malformed {stats.get('malformed', 0)} "
                 f"errors {errors}")
