@@ -197,7 +197,23 @@ class _TextFile:
         self._close_file()
 
 
-class _SampleTopic:
+class _TextTopic:
+    """A topic written to one (rotating) text file: flushing, closing and paths are the file's."""
+
+    file: _TextFile
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+    @property
+    def paths(self) -> list[Path]:
+        return self.file.paths
+
+
+class _SampleTopic(_TextTopic):
     """``samples`` messages: one CSV row per sample."""
 
     def __init__(self, topic: str, file: _TextFile) -> None:
@@ -226,18 +242,8 @@ class _SampleTopic:
         self.file.write(text)
         self.samples += n
 
-    def flush(self) -> None:
-        self.file.flush()
 
-    def close(self) -> None:
-        self.file.close()
-
-    @property
-    def paths(self) -> list[Path]:
-        return self.file.paths
-
-
-class _StatsTopic:
+class _StatsTopic(_TextTopic):
     """``stats`` messages: one JSON object per line."""
 
     def __init__(self, file: _TextFile) -> None:
@@ -246,16 +252,6 @@ class _StatsTopic:
     def write(self, msg: Message) -> None:
         rec = {"t_ns": msg.t_capture_ns, "epoch": msg.epoch, "seq": msg.seq, "stats": msg.meta}
         self.file.write(json.dumps(rec, separators=(",", ":")) + "\n")
-
-    def flush(self) -> None:
-        self.file.flush()
-
-    def close(self) -> None:
-        self.file.close()
-
-    @property
-    def paths(self) -> list[Path]:
-        return self.file.paths
 
 
 class _ImageTopic:
