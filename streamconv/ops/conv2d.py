@@ -304,10 +304,8 @@ class Conv2D:
         )
         if full.ndim == 2 and image.ndim == 3:
             full = full[:, :, None]  # OpenCV drops a single channel axis
-        if self.stride > 1 or full.shape[:2] != (
-            output_size(h, fh, ph, 1), output_size(w, fw, pw, 1)
-        ):
-            full = full[strided_window(h, fh, ph, self.stride), strided_window(w, fw, pw, self.stride)]
+        # keep the output_size() windows: a view, and no copy when it is already the whole array
+        full = full[strided_window(h, fh, ph, self.stride), strided_window(w, fw, pw, self.stride)]
         if full.dtype != out_dtype:
             return saturate(full, out_dtype)
         return np.ascontiguousarray(full)
