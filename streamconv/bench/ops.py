@@ -95,7 +95,7 @@ def bench_conv2d(prof: dict[str, Any], frame: np.ndarray) -> list[dict[str, Any]
         target = CONV2D_LOW_RANK_TARGET if cls in ("rank 1", "rank 2") else CONV2D_TARGET
         ratio = paired_ratio(t["cv2"], t["ours"])
         rows.append({
-            "kernel": name, "shape": list(k.shape), "class": cls, "method": op.method,
+            "kernel": name, "shape": list(k.shape), "class": cls, "method": op.method_for(frame.dtype),
             "out_dtype": out.dtype.str, "max_abs_diff_reflect": diff,
             "ms_ours": t["ours"].median * 1e3, "ms_prepared": t["prepared"].median * 1e3,
             "ms_cv2": t["cv2"].median * 1e3,
