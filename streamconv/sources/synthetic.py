@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from streamconv.ops._validate import check_choice, check_int
 from streamconv.sources.base import FrameItem, _check_real
+from streamconv.sources.pool import FramePool
 
 __all__ = ["PATTERNS", "SyntheticCamera"]
 
@@ -37,6 +38,8 @@ _BARS = np.array(
     dtype=np.uint8,
 )
 _NOISE_STD = 3.0  # grey levels of the static sensor-like noise
+#: Buffers :meth:`SyntheticCamera.read` reuses; more are made (unpooled) while all are held.
+_POOL_SIZE = 6
 
 
 class SyntheticCamera:
@@ -98,6 +101,7 @@ class SyntheticCamera:
         self._phase = rng.uniform(0.0, 2.0 * math.pi, size=3)
         self._disc_colour = tuple(int(c) for c in rng.integers(200, 256, size=3))
         self._scale = h / 480.0
+        self._pool = FramePool((h, w, 3), np.uint8, size=_POOL_SIZE)
 
     def __repr__(self) -> str:
         return (
@@ -131,7 +135,17 @@ class SyntheticCamera:
         """Return the next frame, stamped ``t_capture_ns`` (never None: the pattern never fails)."""
         i = self.frames_read
         self.frames_read += 1
-        return FrameItem(int(t_capture_ns), i, self.frame(i))
+        slot = self._pool.take()
+        img = slot.array
+        if slot.fresh:
+            np.copyto(img, self._background)
+        else:  # the buffer holds the background except where its last frame drew
+            for y0, y1, x0, x1 in slot.tag:
+                img[y0:y1, x0:x1] = self._background[y0:y1, x0:x1]
+        slot.tag = self._draw(img, i)
+        view = img.view()  # holds the buffer (the pool sees it in use) and cannot write to it
+        view.flags.writeable = False
+        return FrameItem(int(t_capture_ns), i, view)
 
     def close(self) -> None:
         """Do nothing: the pattern holds no resources."""
@@ -146,8 +160,18 @@ class SyntheticCamera:
         """Return frame ``i`` (>= 0), a new (H, W, 3) uint8 BGR array; a pure function of ``i``."""
         i = check_int("i", i, minimum=0)
         img = self._background.copy()
+        self._draw(img, i)
+        return img
+
+    def _draw(self, img: NDArray[np.uint8], i: int) -> list[tuple[int, int, int, int]]:
+        """Draw frame ``i``'s moving parts on the background in ``img``; return what they cover.
+
+        The rectangles ``(y0, y1, x0, x1)`` cover every pixel drawn outside the scrolling band
+        (which is rewritten whole every frame): restoring them from the background gives the
+        background back.
+        """
         if self._pattern == "static":
-            return img
+            return []
         w, h, s = self._width, self._height, self._scale
         # Scrolling checkerboard: 2 px per frame, periodic over two cells.
         off = (2 * i) % (2 * self._cell)
@@ -162,14 +186,16 @@ class SyntheticCamera:
         # A rotating spoke from the disc's centre: edges at every angle.
         ang = 2 * math.pi * i / 120 + ph[2]
         tip = (round(cx + 2.2 * r * math.cos(ang)), round(cy + 2.2 * r * math.sin(ang)))
-        cv2.line(img, centre, tip, (20, 20, 20), max(1, round(3 * s)), cv2.LINE_AA)
+        spoke = max(1, round(3 * s))
+        cv2.line(img, centre, tip, (20, 20, 20), spoke, cv2.LINE_AA)
         # Frame counter on a black box over the colour bars.
         font_scale = 0.6 * s
         thick = max(1, round(1.5 * s))
         text = f"#{i:06d}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
         pad = max(1, round(4 * s))
-        cv2.rectangle(img, (0, 0), (tw + 2 * pad, th + base + 2 * pad), (0, 0, 0), -1)
+        box = (tw + 2 * pad, th + base + 2 * pad)
+        cv2.rectangle(img, (0, 0), box, (0, 0, 0), -1)
         cv2.putText(
             img,
             text,
@@ -180,7 +206,15 @@ class SyntheticCamera:
             thick,
             cv2.LINE_8,
         )
-        return img
+        # anti-aliased edges and line caps reach a few pixels beyond the nominal shapes
+        m = spoke + 3
+        disc = (centre[0] - r - 3, centre[0] + r + 4, centre[1] - r - 3, centre[1] + r + 4)
+        line = (min(centre[0], tip[0]) - m, max(centre[0], tip[0]) + m + 1,
+                min(centre[1], tip[1]) - m, max(centre[1], tip[1]) + m + 1)
+        rects = [(0, box[1] + 2 + thick, 0, box[0] + 2 + thick)]
+        for x0, x1, y0, y1 in (disc, line):
+            rects.append((max(0, y0), min(h, y1), max(0, x0), min(w, x1)))
+        return [r_ for r_ in rects if r_[0] < r_[1] and r_[2] < r_[3]]
 
     def _make_background(self, rng: np.random.Generator) -> NDArray[np.uint8]:
         w, h = self._width, self._height
