@@ -278,7 +278,8 @@ class Daemon(Proc):
     ----------
     config : dict
         A config as a dict; its ``service.publish`` and ``service.control`` are replaced by free
-        loopback endpoints (:attr:`publish`, :attr:`control`).
+        loopback endpoints (:attr:`publish`, :attr:`control`): tcp ports, or for an ``ipc://``
+        publish endpoint a socket file in the daemon's temporary directory.
     name : str
         For messages and file names.
     """
@@ -287,13 +288,15 @@ class Daemon(Proc):
         import yaml
 
         self.publish, self.control = free_endpoints(2)
+        tmp = tempfile.TemporaryDirectory(prefix=f"sc-bench-{name}-")
         config = copy.deepcopy(config)
         service = dict(config.get("service") or {})
+        if str(service.get("publish", "")).startswith("ipc://"):  # keep the transport, not the path
+            self.publish = f"ipc://{tmp.name}/publish.sock"
         service["publish"] = self.publish
         service["control"] = self.control
         config["service"] = service
         self.config = config
-        tmp = tempfile.TemporaryDirectory(prefix=f"sc-bench-{name}-")
         config_path = Path(tmp.name) / f"{name}.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         self.config_path = config_path
