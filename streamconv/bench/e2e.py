@@ -174,12 +174,19 @@ def _raw_filter2d_fps(frame: np.ndarray, k: np.ndarray, seconds: float) -> float
         cv2.setNumThreads(threads)
 
 
-def throughput(prof: dict[str, Any], log: Any) -> dict[str, Any]:
-    """Daemon frames/s on camera/sharpen vs raw single-threaded filter2D fps, paired per round."""
+def throughput(prof: dict[str, Any], log: Any, *, publish: str | None = None,
+               rounds: int | None = None) -> dict[str, Any]:
+    """Daemon frames/s on camera/sharpen vs raw single-threaded filter2D fps, paired per round.
+
+    ``publish`` replaces the config's transport (e.g. ``tcp://127.0.0.1:0`` to compare with the
+    config's ipc); ``rounds`` overrides the profile's.
+    """
     from streamconv.client import Subscriber
     from streamconv.ops import kernels
 
     config = bench_720p_config()
+    if publish is not None:
+        config.setdefault("service", {})["publish"] = publish
     stream = next(iter(config["streams"]))
     output = next(iter(config["streams"][stream]["outputs"]))
     topic = f"{stream}/{output}"
@@ -190,12 +197,13 @@ def throughput(prof: dict[str, Any], log: Any) -> dict[str, Any]:
     usage: list[dict[str, float]] = []
     threads: list[list[dict[str, Any]]] = []
     gaps = 0
-    log("e2e: throughput, bench-720p daemon vs raw filter2D (1 thread)")
+    log("e2e: throughput, bench-720p daemon vs raw filter2D (1 thread), "
+        f"publish {publish or 'as configured'}")
     with Daemon(config, name="bench-720p") as d:
         ready_s = d.wait_ready()
         with Subscriber(d.publish, [topic], timeout=10) as sub:
             sub.wait_ready(20)
-            for r in range(prof["rounds"]):
+            for r in range(rounds or prof["rounds"]):
                 for what in (("raw", "daemon") if r % 2 == 0 else ("daemon", "raw")):
                     if what == "raw":
                         d.pause()
@@ -215,6 +223,7 @@ def throughput(prof: dict[str, Any], log: Any) -> dict[str, Any]:
     ratios = [a / b for a, b in zip(d_fps, raw_fps, strict=True)]
     return {
         "config": config, "topic": topic, "ready_s": ready_s, "exit_code": code,
+        "transport": d.publish.split("://", 1)[0],
         "raw_fps_rounds": raw_fps, "daemon_fps_rounds": d_fps, "ratio_rounds": ratios,
         "raw_fps": float(np.median(raw_fps)), "daemon_fps": float(np.median(d_fps)),
         "ratio": float(np.median(ratios)), "subscriber_gaps": gaps,
@@ -267,7 +276,9 @@ def breakdown(prof: dict[str, Any]) -> dict[str, Any]:
 
         cam = SyntheticCamera(width=1280, height=720, fps=0)
         counter = iter(range(10**9))
-        steps["synthetic source: draw a frame"] = lambda: cam.frame(next(counter) % 1000)
+        steps["synthetic source: draw a frame (new array)"] = lambda: cam.frame(next(counter) % 1000)
+        pooled = SyntheticCamera(width=1280, height=720, fps=0)
+        steps["synthetic source: read() (reused buffer)"] = lambda: pooled.read(0)
     except Exception:
         pass
     try:
@@ -302,8 +313,11 @@ def run_e2e(profile: str, *, log: Any = print) -> dict[str, Any]:
     """Run the ``e2e`` section: throughput, latency at 30 fps, the per-step breakdown."""
     prof = PROFILES[profile]
     t0 = time.perf_counter()
-    res = {"profile": profile, "settings": prof, "throughput": throughput(prof, log),
-           "latency_30fps": latency(prof, log)}
+    res = {"profile": profile, "settings": prof, "throughput": throughput(prof, log)}
+    if res["throughput"]["transport"] != "tcp":  # the same daemon over tcp loopback, for comparison
+        res["throughput_tcp"] = throughput(prof, log, publish="tcp://127.0.0.1:0",
+                                           rounds=max(1, prof["rounds"] // 2 + 1))
+    res["latency_30fps"] = latency(prof, log)
     log("e2e: per-step costs in-process")
     res["breakdown"] = breakdown(prof)
     res["seconds"] = time.perf_counter() - t0
@@ -424,7 +438,8 @@ def _lat_rows(name: str, got: dict[str, Any]) -> list[list[str]]:
 def report_e2e(res: dict[str, Any]) -> str:
     """Plain-text tables of the e2e section."""
     tp, lat = res["throughput"], res["latency_30fps"]
-    out = [f"throughput: configs/bench-720p.yaml ({tp['topic']}), {len(tp['ratio_rounds'])} rounds; "
+    out = [f"throughput: configs/bench-720p.yaml ({tp['topic']}, over {tp.get('transport', 'tcp')}), "
+           f"{len(tp['ratio_rounds'])} rounds; "
            "per round raw filter2D runs with the daemon paused (SIGSTOP), then the daemon runs"]
     rows = [[str(i + 1), f"{a:.0f}", f"{b:.0f}", f"{c:.2f}"]
             for i, (a, b, c) in enumerate(zip(tp["raw_fps_rounds"], tp["daemon_fps_rounds"],
@@ -444,6 +459,12 @@ def report_e2e(res: dict[str, Any]) -> str:
                    "tid = pid is the main thread): " + ", ".join(
                        f"{t['name']}[{t['tid']}{' main' if t['tid'] == t['pid'] else ''}] "
                        f"{t['cpu_percent']:.0f}%" for t in busy))
+    tcp = res.get("throughput_tcp")
+    if tcp:
+        out.append(f"   the same daemon publishing on tcp loopback ({len(tcp['ratio_rounds'])} rounds): "
+                   f"raw {tcp['raw_fps']:.0f} fps, daemon {tcp['daemon_fps']:.0f} fps, "
+                   f"ratio {tcp['ratio']:.2f}; daemon CPU {tcp['cpu_percent']:.0f}%, "
+                   f"subscriber CPU {tcp['subscriber_cpu_percent']:.0f}%")
     out.append(f"\nlatency: bench-720p with fps 30, {lat['seconds']:.0f} s, {lat['messages']} frames "
                f"({lat['msg_per_s']:.1f}/s), gaps {lat['gaps']}, daemon drops {lat.get('drops')}, "
                f"CPU {lat['cpu_percent']:.0f}%, RSS {lat['rss_mb']:.0f} MB")
