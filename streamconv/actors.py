@@ -276,10 +276,12 @@ class SampleSourceActor(_Actor):
             meta: dict[str, Any] = {"sample_period_ns": int(chunk.period_ns), "first_sample": self.produced}
             if state_only:
                 meta[STATE_ONLY] = True
+            wants = self.subscriptions.wants
             for output, values in (("raw", chunk.values), ("truth", chunk.truth)):
-                if values is None or (state_only and output != "raw"):
-                    continue
                 topic = f"{self.stream}/{output}"
+                # raw always goes to the worker (the filters need it); truth only when wanted
+                if values is None or (output != "raw" and (state_only or not wants(topic))):
+                    continue
                 frames = wire.encode(
                     topic, np.ascontiguousarray(values, dtype=np.float64), stream=self.stream,
                     kind="samples", epoch=self.epoch, seq=self.seq, t_capture_ns=int(chunk.t_capture_ns),
@@ -411,11 +413,9 @@ class WorkerActor(_Actor):
         if msg.header.meta.get(STATE_ONLY):  # samples nobody subscribed to: keep the state exact
             self.pipeline.process(msg.array, on_error=self._output_failed)
             return
-        if (self.publish_raw or not topic.endswith("/raw")) and (
-            self.pipeline.sampled or self.subscriptions.wants(topic)
-        ):
-            # forwarded as it is (zero copy); frames only when somebody wants them, samples always
-            # (cheap, and PUB filters them exactly from the moment a subscription arrives)
+        if (self.publish_raw or not topic.endswith("/raw")) and self.subscriptions.wants(topic):
+            # forwarded as it is (zero copy), only when somebody wants it: the publisher numbers
+            # what it publishes, so a topic nobody received has no gap to show
             self.sender.send(topic, frames)
         if not topic.endswith("/raw"):
             return  # e.g. truth: published, not filtered

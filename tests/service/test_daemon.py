@@ -361,3 +361,28 @@ def test_causal_state_is_exact_for_a_late_subscriber(daemon):
     raw = LaserSimulator(rate_hz=100, seed=0).read(first + len(msg.array), 0).values
     expect = fir_reference(raw, LECTURE_W)[first : first + len(msg.array)]
     np.testing.assert_allclose(msg.array, expect, atol=1e-9)
+
+
+def test_sample_topics_nobody_subscribes_to_are_not_published(daemon):
+    """laser/raw and laser/truth are only sent while subscribed (the smoothed output still is),
+    and a later subscriber to them gets consecutive sequence numbers from its first message."""
+    with Subscriber(daemon.publish, ["laser/smoothed", "_stats"], timeout=5) as sub:
+        sub.wait_ready(timeout=10)
+        deadline = time.monotonic() + 10
+        stats = []
+        while len(stats) < 2:
+            msg = sub.recv(timeout=max(0.1, deadline - time.monotonic()))
+            if msg.topic == "_stats":
+                stats.append(msg)
+        topics = stats[-1].meta["topics"]
+        assert topics["laser/smoothed"]["count"] > 0
+        assert topics.get("laser/raw", {"count": 0})["count"] == 0
+        assert topics.get("laser/truth", {"count": 0})["count"] == 0
+    got = collect(daemon.publish, ["laser/truth", "laser/raw"],
+                  lambda b: len(b["laser/truth"]) >= 5 and len(b["laser/raw"]) >= 5)
+    for topic in ("laser/truth", "laser/raw"):
+        seqs = [m.seq for m in got[topic]]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), (topic, seqs)
+    # truth and raw of one batch still share their sample index
+    firsts = {m.meta["first_sample"] for m in got["laser/raw"]}
+    assert any(m.meta["first_sample"] in firsts for m in got["laser/truth"])
