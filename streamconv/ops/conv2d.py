@@ -264,7 +264,9 @@ class Conv2D:
             self._trim = None
             self._taps = self._full
         self.method = self._taps.method
-        self._int = _intconv.IntTaps(self.kernel) if _intconv.IntTaps.fits(self.kernel) else None
+        # a copy beats any sum; for everything else the integer routine is the fastest exact one
+        integer = self.method != "copy" and _intconv.IntTaps.fits(self.kernel)
+        self._int = _intconv.IntTaps(self.kernel) if integer else None
 
     def method_for(self, image_dtype: DTypeLike) -> str:
         """Return the routine used for input of ``image_dtype``: ``integer`` or :attr:`method`."""

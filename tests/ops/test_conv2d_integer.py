@@ -174,3 +174,8 @@ def test_padding_wider_than_the_frame_follows_the_border_rule(border, shape):
     k = kernels.get("edge_detect")
     out = conv2d(image, k, padding=6, border=border)
     np.testing.assert_array_equal(out.astype(np.float64), _expected(image, k, 6, 1, border))
+
+
+def test_identity_stays_a_copy():
+    op = Conv2D(kernels.get("identity"), padding="same")
+    assert op.method_for(np.uint8) == "copy"
