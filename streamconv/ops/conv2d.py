@@ -17,6 +17,7 @@ from streamconv.ops import _intconv
 from streamconv.ops._dtype import float_type, saturate
 from streamconv.ops._validate import check_choice, check_finite_array, check_int, check_ndim
 from streamconv.ops.kernels import separable_factors
+from streamconv.pool import FramePool
 
 __all__ = [
     "BORDERS",
@@ -176,9 +177,11 @@ def _prepared(kernel: Any, padding: Any, stride: Any, border: Any, flip: Any, dt
                else np.dtype(dtype).str)
         hash(key)
     except (TypeError, ValueError):  # not an array or not hashable: validate (and raise) uncached
-        return Conv2D(kernel, padding=padding, stride=stride, border=border, flip=flip, dtype=dtype)
+        return Conv2D(kernel, padding=padding, stride=stride, border=border, flip=flip, dtype=dtype,
+                      reuse_outputs=False)
     if k.size > _CACHE_MAX_TAPS:
-        return Conv2D(k, padding=padding, stride=stride, border=border, flip=flip, dtype=dtype)
+        return Conv2D(k, padding=padding, stride=stride, border=border, flip=flip, dtype=dtype,
+                      reuse_outputs=False)
     return _cached_conv2d(key)
 
 
@@ -186,7 +189,8 @@ def _prepared(kernel: Any, padding: Any, stride: Any, border: Any, flip: Any, dt
 def _cached_conv2d(key: tuple[Any, ...]) -> Conv2D:
     shape, raw, padding, stride, border, flip, dtype = key
     kernel = np.frombuffer(raw, dtype=np.float64).reshape(shape)
-    return Conv2D(kernel, padding=padding, stride=stride, border=border, flip=flip, dtype=dtype)
+    return Conv2D(kernel, padding=padding, stride=stride, border=border, flip=flip, dtype=dtype,
+                  reuse_outputs=False)
 
 
 class Conv2D:
@@ -194,8 +198,10 @@ class Conv2D:
 
     Parameters are those of :func:`conv2d` except ``image``, plus ``threads``: how many row
     strips to filter at once (``None``: one per CPU core for frames of 256k values or more,
-    else 1).  Calling the object with an image returns exactly what :func:`conv2d` returns,
-    whatever the number of strips.
+    else 1), and ``reuse_outputs``: the ``integer`` routine writes into a few output buffers
+    that it lends again once nothing refers to them (a frame stream then allocates nothing per
+    frame; :func:`conv2d` does not keep buffers).  Calling the object with an image returns
+    exactly what :func:`conv2d` returns, whatever the number of strips.
 
     Notes
     -----
@@ -236,6 +242,7 @@ class Conv2D:
         flip: bool = False,
         dtype: DTypeLike | None = None,
         threads: int | None = None,
+        reuse_outputs: bool = True,
     ) -> None:
         k = check_finite_array("kernel", kernel, ndim=2)
         self.threads = None if threads is None else check_int("threads", threads, minimum=1)
@@ -267,6 +274,9 @@ class Conv2D:
         # a copy beats any sum; for everything else the integer routine is the fastest exact one
         integer = self.method != "copy" and _intconv.IntTaps.fits(self.kernel)
         self._int = _intconv.IntTaps(self.kernel) if integer else None
+        # outputs of the integer routine, reused once the caller (and ZeroMQ) let go of them
+        self.reuse_outputs = bool(reuse_outputs)
+        self._outputs: dict[tuple[tuple[int, int], np.dtype], FramePool] = {}
 
     def method_for(self, image_dtype: DTypeLike) -> str:
         """Return the routine used for input of ``image_dtype``: ``integer`` or :attr:`method`."""
@@ -339,8 +349,9 @@ class Conv2D:
         """Filter with the exact integer routine; row strips write disjoint rows of one output.
 
         The frame is not padded as a whole: the routine builds each padded row as it needs it.
-        Output row ``i`` is the window starting at padded row ``i``, the same indexing as the
-        OpenCV routines, so the strided slice is shared.
+        The output comes from a :class:`~streamconv.pool.FramePool`: a buffer the caller (or a
+        zero-copy send) still holds is never reused.  Output row ``i`` is the window starting at
+        padded row ``i``, the same indexing as the OpenCV routines, so the strided slice is shared.
         """
         assert self._int is not None
         (fh, fw), (h, w) = self.kernel.shape, image.shape[:2]
@@ -348,7 +359,10 @@ class Conv2D:
         c = 1 if image.ndim == 2 else image.shape[2]
         flat = np.ascontiguousarray(image).reshape(h, w * c)
         ho, wo = h + 2 * ph - fh + 1, w + 2 * pw - fw + 1
-        out = np.empty((ho, wo * c), dtype=out_dtype)
+        if self.reuse_outputs:
+            out, _ = self._output_pool((ho, wo * c), out_dtype).take()
+        else:
+            out = np.empty((ho, wo * c), dtype=out_dtype)
         n = self._strip_count(flat)
         bounds = [round(ho * i / n) for i in range(n + 1)]
         args = (flat, self._int, c, (ph, pw), self.border, out)
@@ -360,6 +374,15 @@ class Conv2D:
         full = out.reshape((ho, wo, c) if image.ndim == 3 else (ho, wo))
         full = full[strided_window(h, fh, ph, self.stride), strided_window(w, fw, pw, self.stride)]
         return np.ascontiguousarray(full)
+
+    def _output_pool(self, shape: tuple[int, int], dtype: np.dtype) -> FramePool:
+        key = (shape, dtype)
+        pool = self._outputs.get(key)
+        if pool is None:
+            if len(self._outputs) >= _OUTPUT_POOL_SHAPES:  # frame sizes keep changing: start over
+                self._outputs.clear()
+            pool = self._outputs.setdefault(key, FramePool(shape, dtype, size=_OUTPUT_POOL_SIZE))
+        return pool
 
     def _trim_plan(self, h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
         """Return ``((row0, anchor_y), (col0, anchor_x))`` to apply the trimmed taps, or None.
@@ -455,6 +478,9 @@ class _Taps:
 
 #: Output dtypes of the integer routine for uint8 input.
 _INT_OUTPUTS = frozenset((np.dtype(np.uint8), np.dtype(np.float32)))
+#: Output buffers kept per frame shape (more in flight are allocated), and shapes kept.
+_OUTPUT_POOL_SIZE = 6
+_OUTPUT_POOL_SHAPES = 4
 #: Kernels up to this many taps are cached by :func:`conv2d` (by value).
 _CACHE_MAX_TAPS = 4096
 #: Frames with fewer values than this are filtered in one piece (thread hand-off costs ~50 us).

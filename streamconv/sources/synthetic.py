@@ -11,8 +11,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamconv.ops._validate import check_choice, check_int
+from streamconv.pool import FramePool
 from streamconv.sources.base import FrameItem, _check_real
-from streamconv.sources.pool import FramePool
 
 __all__ = ["PATTERNS", "SyntheticCamera"]
 
@@ -135,8 +135,7 @@ class SyntheticCamera:
         """Return the next frame, stamped ``t_capture_ns`` (never None: the pattern never fails)."""
         i = self.frames_read
         self.frames_read += 1
-        slot = self._pool.take()
-        img = slot.array
+        img, slot = self._pool.take()
         if slot.fresh:
             np.copyto(img, self._background)
         else:  # the buffer holds the background except where its last frame drew

@@ -13,23 +13,23 @@ import numpy as np
 import pytest
 import zmq
 
-from streamconv.sources.pool import FramePool
+from streamconv.pool import FramePool
 from streamconv.sources.synthetic import SyntheticCamera
 
 
 def test_a_held_buffer_is_never_lent_again():
     pool = FramePool((4, 4), np.uint8, size=3)
-    held = [pool.take().array for _ in range(3)]
+    held = [pool.take()[0] for _ in range(3)]
     ids = {id(a) for a in held}
     assert len(ids) == 3 and pool.misses == 0
-    extra = pool.take()  # all three held: an unpooled new buffer, counted
-    assert id(extra.array) not in ids and extra.fresh and pool.misses == 1
+    extra, slot = pool.take()  # all three held: an unpooled new buffer, counted
+    assert id(extra) not in ids and slot.fresh and pool.misses == 1
     view = held[1][1:3]  # a view keeps its base alive
     del held[1]
-    assert id(pool.take().array) not in ids
+    assert id(pool.take()[0]) not in ids
     del view
-    again = pool.take()
-    assert not again.fresh and id(again.array) in ids
+    again, slot = pool.take()
+    assert not slot.fresh and id(again) in ids
 
 
 def test_a_zero_copy_send_holds_the_buffer_until_zeromq_lets_go():
@@ -40,18 +40,19 @@ def test_a_zero_copy_send_holds_the_buffer_until_zeromq_lets_go():
         push.bind("inproc://pool-test")
         pull.connect("inproc://pool-test")
         pool = FramePool((512, 512), np.uint8, size=1)  # above pyzmq.COPY_THRESHOLD: not copied
-        slot = pool.take()
-        slot.array[:] = 7
-        push.send(slot.array, copy=False)  # queued: ZeroMQ refers to the buffer
-        assert pool.take() is not slot
+        arr, slot = pool.take()
+        arr[:] = 7
+        push.send(arr, copy=False)  # queued: ZeroMQ refers to the buffer
+        del arr
+        assert pool.take()[1] is not slot
         received = pull.recv(copy=False)
         assert bytes(received.buffer[:3]) == b"\x07\x07\x07"
         del received
         for _ in range(100):  # libzmq frees the message from its own thread
             gc.collect()
-            if pool.take() is slot:
+            if pool.take()[1] is slot:
                 break
-        assert pool.take() is slot
+        assert pool.take()[1] is slot
     finally:
         push.close(0)
         pull.close(0)
