@@ -14,6 +14,7 @@ missing (or ``STREAMCONV_NO_JIT=1``), :func:`available` is False and callers use
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -123,8 +124,11 @@ def _kernels() -> dict[str, Callable[..., None]] | None:
         if _KERNELS is None and not _FAILED:
             try:
                 _KERNELS = _compile()
-            except ImportError:
+            except Exception as exc:  # numba missing, or e.g. no writable cache directory
                 _FAILED = True
+                logging.getLogger(__name__).warning(
+                    "integer conv2d routine unavailable (%s: %s); using OpenCV", type(exc).__name__, exc
+                )
     return _KERNELS
 
 

@@ -179,3 +179,25 @@ def test_padding_wider_than_the_frame_follows_the_border_rule(border, shape):
 def test_identity_stays_a_copy():
     op = Conv2D(kernels.get("identity"), padding="same")
     assert op.method_for(np.uint8) == "copy"
+
+
+def test_without_numba_opencv_computes_the_same(tmp_path):
+    # a fresh interpreter where ``import numba`` fails: the routine reports itself unavailable
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['numba'] = None\n"
+        "import numpy as np, cv2\n"
+        "from streamconv.ops import kernels\n"
+        "from streamconv.ops.conv2d import Conv2D\n"
+        "img = np.random.default_rng(3).integers(0, 256, (30, 40, 3), dtype=np.uint8)\n"
+        "op = Conv2D(kernels.get('sharpen'), padding='same', border='reflect')\n"
+        "print(op.method_for(np.uint8))\n"
+        "ref = cv2.filter2D(img, -1, kernels.get('sharpen'))\n"
+        "print(bool(np.array_equal(op(img), ref)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["general", "True"]
+    assert "integer conv2d routine unavailable" in out.stderr
