@@ -4,9 +4,10 @@
 weights.  On a uint8 frame every window sum is then an integer of bounded size: with
 ``sum(|k|) <= 128`` it fits an int16 (``128 * 255 = 32640``), and so does every partial sum.
 Adding the non-zero taps row by row into an int16 accumulator gives exactly the sums that
-``cv2.filter2D`` computes in float32 (integers below 2**24 are exact there), at 16 lanes per
-128 bits instead of 4, and without the float conversions.  The result is then saturated to uint8
-(for a uint8 output: the same as OpenCV's ``saturate_cast`` of an integer) or stored as float32.
+``cv2.filter2D`` computes in float32 (integers below 2**24 are exact there), with twice as many
+values per vector register (int16, not float32) and without the float conversions.  The result is
+then saturated to uint8 (for a uint8 output: the same as OpenCV's ``saturate_cast`` of an
+integer) or stored as float32.
 
 This module is pure math: arrays in, arrays out.  numba is imported on first use; when it is
 missing (or ``STREAMCONV_NO_JIT=1``), :func:`available` is False and callers use OpenCV.
