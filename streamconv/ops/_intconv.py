@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["BORDER_CODES", "MAX_ABS_SUM", "MAX_TAPS", "IntTaps", "available", "correlate_rows"]
+__all__ = ["MAX_ABS_SUM", "MAX_TAPS", "IntTaps", "available", "correlate_rows"]
 
 #: ``sum(|k|) * 255`` must fit an int16: every partial sum of the accumulator then does too.
 MAX_ABS_SUM = 128
@@ -30,7 +30,7 @@ MAX_ABS_SUM = 128
 MAX_TAPS = 25
 
 _LOCK = threading.Lock()
-_KERNELS: dict[str, Callable[..., None]] | None = None
+_CORRELATE: Callable[..., None] | None = None
 _FAILED = False
 
 
@@ -69,15 +69,11 @@ def available() -> bool:
     """Return True when the compiled routine can be used (numba importable, not disabled)."""
     if os.environ.get("STREAMCONV_NO_JIT", "") not in ("", "0"):
         return False
-    return _kernels() is not None
-
-
-#: Border codes of the compiled routine, by our border names.
-BORDER_CODES = {"zero": 0, "replicate": 1, "reflect": 2}
+    return _compiled() is not None
 
 
 def correlate_rows(
-    src: np.ndarray, taps: IntTaps, channels: int, padding: tuple[int, int], border: str,
+    src: np.ndarray, taps: IntTaps, channels: int, padding: tuple[int, int], border: int,
     out: np.ndarray, y0: int, y1: int,
 ) -> None:
     """Write output rows ``y0 .. y1 - 1`` of the valid correlation of the padded ``src``.
@@ -93,8 +89,9 @@ def correlate_rows(
         ``C``: a tap at column ``j`` reads ``j * C`` elements to the right.
     padding : (int, int)
         ``(P_h, P_w)`` added on each side.
-    border : {'zero', 'replicate', 'reflect'}
-        How the padding is filled (``reflect`` is ``d c b | a b c d``).
+    border : int
+        How the padding is filled: the ``'jit'`` code of the border in
+        :data:`streamconv.ops.conv2d.BORDERS` (0 zero, 1 replicate, 2 reflect ``d c b | a b c d``).
     out : (H + 2 P_h - F_h + 1, (W + 2 P_w - F_w + 1) * C) uint8 or float32 array, C-contiguous
         uint8 outputs are saturated to 0..255; float32 outputs hold the exact sums.  Output row
         ``i`` is the window starting at padded row ``i``.
@@ -105,35 +102,31 @@ def correlate_rows(
     --------
     >>> src = np.array([[1, 2, 4, 8]], np.uint8)
     >>> out = np.empty((1, 4), np.float32)
-    >>> correlate_rows(src, IntTaps(np.array([[-1.0, 1.0]])), 1, (0, 1), "zero", out, 0, 1)
+    >>> correlate_rows(src, IntTaps(np.array([[-1.0, 1.0]])), 1, (0, 1), 0, out, 0, 1)  # zero border
     >>> out  # x[j] - x[j-1], with a zero to the left of the first value
     array([[1., 1., 2., 4.]], dtype=float32)
     """
-    kernels = _kernels()
-    if kernels is None:
+    correlate = _compiled()
+    if correlate is None:
         raise RuntimeError("the integer routine needs numba, which is not importable")
-    fn = kernels["u8"] if out.dtype == np.uint8 else kernels["f32"]
-    fn(src, taps.shape[0], padding[0], padding[1], channels, BORDER_CODES[border],
-       taps.dy, taps.columns(channels), taps.w, out, y0, y1)
+    correlate(src, taps.shape[0], padding[0], padding[1], channels, border,
+              taps.dy, taps.columns(channels), taps.w, out, y0, y1, bool(out.dtype == np.uint8))
 
 
-def _kernels() -> dict[str, Callable[..., None]] | None:
-    global _KERNELS, _FAILED
-    if _KERNELS is not None or _FAILED:
-        return _KERNELS
+def _compiled() -> Callable[..., None] | None:
+    """Return the numba function (importing numba on first use), or None when it cannot be had."""
+    global _CORRELATE, _FAILED
+    if _CORRELATE is not None or _FAILED:
+        return _CORRELATE
     with _LOCK:
-        if _KERNELS is None and not _FAILED:
+        if _CORRELATE is None and not _FAILED:
             try:
-                _KERNELS = _compile()
+                from streamconv.ops import _intconv_jit  # imports numba; compiled per type, cached
+
+                _CORRELATE = _intconv_jit.correlate
             except Exception as exc:  # numba missing, or e.g. no writable cache directory
                 _FAILED = True
                 logging.getLogger(__name__).warning(
                     "integer conv2d routine unavailable (%s: %s); using OpenCV", type(exc).__name__, exc
                 )
-    return _KERNELS
-
-
-def _compile() -> dict[str, Callable[..., None]]:
-    from streamconv.ops import _intconv_jit  # imports numba; compiled per argument type, cached
-
-    return {"u8": _intconv_jit.rows_u8, "f32": _intconv_jit.rows_f32}
+    return _CORRELATE

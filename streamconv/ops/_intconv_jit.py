@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["rows_f32", "rows_u8"]
+__all__ = ["correlate"]
 
 _OPTS = {"nogil": True, "cache": True, "error_model": "numpy", "boundscheck": False}
 
@@ -94,10 +94,15 @@ def _accumulate(
 
 
 @njit(**_OPTS)
-def _correlate(
+def correlate(
     src: np.ndarray, fh: int, ph: int, pw: int, c: int, border: int,
     dy: np.ndarray, dx: np.ndarray, w: np.ndarray, out: np.ndarray, y0: int, y1: int, to_u8: bool,
 ) -> None:
+    """Rows ``y0 .. y1 - 1`` of the correlation of the (implicitly) padded frame.
+
+    ``to_u8``: saturate into a uint8 ``out``; else store the exact sums (float32 ``out``).  numba
+    compiles one version per argument types.
+    """
     n = out.shape[1]
     wp = src.shape[1] + 2 * pw * c
     ring = np.empty((fh, wp), np.uint8)
@@ -114,21 +119,3 @@ def _correlate(
         else:
             for x in range(n):
                 o[x] = np.float32(acc[x])
-
-
-@njit(**_OPTS)
-def rows_u8(
-    src: np.ndarray, fh: int, ph: int, pw: int, c: int, border: int,
-    dy: np.ndarray, dx: np.ndarray, w: np.ndarray, out: np.ndarray, y0: int, y1: int,
-) -> None:
-    """Rows ``y0 .. y1 - 1`` of the correlation of the (implicitly) padded frame, as uint8."""
-    _correlate(src, fh, ph, pw, c, border, dy, dx, w, out, y0, y1, True)
-
-
-@njit(**_OPTS)
-def rows_f32(
-    src: np.ndarray, fh: int, ph: int, pw: int, c: int, border: int,
-    dy: np.ndarray, dx: np.ndarray, w: np.ndarray, out: np.ndarray, y0: int, y1: int,
-) -> None:
-    """Rows ``y0 .. y1 - 1`` of the correlation of the (implicitly) padded frame, as float32."""
-    _correlate(src, fh, ph, pw, c, border, dy, dx, w, out, y0, y1, False)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import cv2
 import numpy as np
@@ -32,14 +33,16 @@ __all__ = [
 ]
 
 Border = Literal["zero", "replicate", "reflect"]
+_T = TypeVar("_T")
 Padding = int | Literal["same", "valid"]
 
-#: The one border vocabulary, translated to OpenCV, numpy.pad and scipy.ndimage names.
+#: The one border vocabulary, translated to OpenCV, numpy.pad and scipy.ndimage names, and to
+#: the codes of the compiled integer routine (``jit``, :mod:`streamconv.ops._intconv`).
 #: ``reflect`` mirrors about the edge pixel without repeating it: ``d c b | a b c d | c b a``.
 BORDERS: dict[str, dict[str, Any]] = {
-    "zero": {"cv2": cv2.BORDER_CONSTANT, "numpy": "constant", "scipy": "constant"},
-    "replicate": {"cv2": cv2.BORDER_REPLICATE, "numpy": "edge", "scipy": "nearest"},
-    "reflect": {"cv2": cv2.BORDER_REFLECT_101, "numpy": "reflect", "scipy": "mirror"},
+    "zero": {"cv2": cv2.BORDER_CONSTANT, "numpy": "constant", "scipy": "constant", "jit": 0},
+    "replicate": {"cv2": cv2.BORDER_REPLICATE, "numpy": "edge", "scipy": "nearest", "jit": 1},
+    "reflect": {"cv2": cv2.BORDER_REFLECT_101, "numpy": "reflect", "scipy": "mirror", "jit": 2},
 }
 _PADDING_WORDS = ("same", "valid")
 # Depths cv2.filter2D takes as they are; anything else is converted to the compute float first.
@@ -363,14 +366,8 @@ class Conv2D:
             out, _ = self._output_pool((ho, wo * c), out_dtype).take()
         else:
             out = np.empty((ho, wo * c), dtype=out_dtype)
-        n = self._strip_count(flat)
-        bounds = [round(ho * i / n) for i in range(n + 1)]
-        args = (flat, self._int, c, (ph, pw), self.border, out)
-        futures = [_pool().submit(_intconv.correlate_rows, *args, bounds[i], bounds[i + 1])
-                   for i in range(1, n)]
-        _intconv.correlate_rows(*args, 0, bounds[1])
-        for fut in futures:
-            fut.result()
+        args = (flat, self._int, c, (ph, pw), BORDERS[self.border]["jit"], out)
+        _in_strips(ho, self._strip_count(flat), lambda a, b: _intconv.correlate_rows(*args, a, b))
         full = out.reshape((ho, wo, c) if image.ndim == 3 else (ho, wo))
         full = full[strided_window(h, fh, ph, self.stride), strided_window(w, fw, pw, self.stride)]
         return np.ascontiguousarray(full)
@@ -426,20 +423,15 @@ class Conv2D:
         h = src.shape[0]
         fh = taps.kernel.shape[0]
         ay = anchor[1]
-        bounds = [round(h * i / n) for i in range(n + 1)]
-        out: np.ndarray | None = None
 
-        def part(i: int) -> np.ndarray:
-            a, b = bounds[i], bounds[i + 1]
+        def part(a: int, b: int) -> np.ndarray:
             a0, b0 = max(0, a - ay), min(h, b - ay + fh - 1)
             return self._apply(src[a0:b0], ddepth, anchor, compute, taps)[a - a0 : b - a0]
 
-        futures = [_pool().submit(part, i) for i in range(1, n)]
-        first = part(0)
-        out = np.empty((h, *first.shape[1:]), dtype=first.dtype)
-        out[: bounds[1]] = first
-        for i, fut in enumerate(futures, start=1):
-            out[bounds[i] : bounds[i + 1]] = fut.result()
+        parts = _in_strips(h, n, part)
+        out = np.empty((h, *parts[0][2].shape[1:]), dtype=parts[0][2].dtype)
+        for a, b, rows in parts:
+            out[a:b] = rows
         return out
 
     def _apply(
@@ -505,6 +497,18 @@ def _pool() -> ThreadPoolExecutor:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=max(1, _cpu_count() - 1), thread_name_prefix="conv2d")
         return _POOL
+
+
+def _in_strips(rows: int, n: int, run: Callable[[int, int], _T]) -> list[tuple[int, int, _T]]:
+    """Run ``run(a, b)`` on ``n`` row ranges covering ``0 .. rows``; return ``(a, b, result)`` in order.
+
+    The first range runs on this thread, the others at the same time on the shared pool
+    (OpenCV and the compiled integer routine release the GIL).
+    """
+    bounds = [round(rows * i / n) for i in range(n + 1)]
+    futures = [_pool().submit(run, bounds[i], bounds[i + 1]) for i in range(1, n)]
+    results = [run(bounds[0], bounds[1]), *(fut.result() for fut in futures)]
+    return list(zip(bounds, bounds[1:], results, strict=False))
 
 
 def _choose_method(k: np.ndarray) -> tuple[str, tuple[np.ndarray, np.ndarray] | None]:

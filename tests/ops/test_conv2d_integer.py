@@ -162,7 +162,7 @@ def test_correlate_rows_computes_only_the_rows_asked_for():
     src = np.arange(5 * 6, dtype=np.uint8).reshape(5, 6)
     taps = _intconv.IntTaps(np.array([[1.0], [-1.0]]))  # this row minus the next: -6 everywhere
     out = np.full((4, 6), 99.0, dtype=np.float32)
-    _intconv.correlate_rows(src, taps, 1, (0, 0), "zero", out, 1, 3)
+    _intconv.correlate_rows(src, taps, 1, (0, 0), BORDERS["zero"]["jit"], out, 1, 3)
     np.testing.assert_array_equal(out[1:3], -6.0)
     np.testing.assert_array_equal(out[[0, 3]], 99.0)
 
