@@ -64,7 +64,8 @@ def forward_fill(x, *, before=0.0):
 
 
 # -- 2D ---------------------------------------------------------------------------------------
-def _padding_amounts(padding, kernel_shape):
+def padding_amounts(padding, kernel_shape):
+    """``(P_h, P_w)`` that ``padding`` (an int, ``'same'`` or ``'valid'``) means for ``kernel_shape``."""
     if padding == "valid":
         return 0, 0
     if padding == "same":
@@ -85,7 +86,7 @@ def naive_conv2d(image, kernel, padding=0, stride=1, border="zero"):
     """
     kernel = np.asarray(kernel, dtype=np.float64)
     fh, fw = kernel.shape
-    ph, pw = _padding_amounts(padding, kernel.shape)
+    ph, pw = padding_amounts(padding, kernel.shape)
     padded = pad_image(image, ph, pw, border)
     if padded.ndim == 2:
         padded = padded[:, :, None]
@@ -112,7 +113,7 @@ def naive_conv3d(frame, bank, padding=0, stride=1, bias=None, border="zero"):
     bank = np.asarray(bank, dtype=np.float64)
     k_count, depth, fh, fw = bank.shape
     assert depth == frame.shape[2], "reference: depth mismatch"
-    ph, pw = _padding_amounts(padding, (fh, fw))
+    ph, pw = padding_amounts(padding, (fh, fw))
     padded = pad_image(frame, ph, pw, border)
     hp, wp = padded.shape[:2]
     rows = range(0, hp - fh + 1, stride)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from streamconv.errors import StreamconvError
 from streamconv.ops import kernels
 from streamconv.ops.conv2d import conv2d, output_size
-from tests._reference import NDIMAGE_MODE, naive_conv2d, pad_image
+from tests._reference import NDIMAGE_MODE, naive_conv2d, pad_image, padding_amounts
 
 PROPERTY = settings(max_examples=60, deadline=None)
 SEEDS = st.integers(0, 2**32 - 1)
@@ -222,9 +222,7 @@ def test_same_padding_matches_scipy_ndimage_correlate(seed, h, w, fh, fw, border
 def test_stride_and_padding_match_the_naive_loop(seed, h, w, fh, fw, padding, stride, border, channels):
     if padding == "same":
         assume(fh % 2 == 1 and fw % 2 == 1)
-        ph, pw = (fh - 1) // 2, (fw - 1) // 2
-    else:
-        ph = pw = 0 if padding == "valid" else padding
+    ph, pw = padding_amounts(padding, (fh, fw))
     assume(fh <= h + 2 * ph and fw <= w + 2 * pw)
     rng = np.random.default_rng(seed)
     image, kernel = random_image(rng, h, w, channels), rng.normal(size=(fh, fw))

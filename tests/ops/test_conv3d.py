@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from streamconv.errors import StreamconvError
 from streamconv.ops.conv2d import conv2d, output_size
 from streamconv.ops.conv3d import conv3d
-from tests._reference import naive_conv3d
+from tests._reference import naive_conv3d, padding_amounts
 
 PROPERTY = settings(max_examples=50, deadline=None)
 SEEDS = st.integers(0, 2**32 - 1)
@@ -48,9 +48,7 @@ def assert_close(actual, expected, frame, bank, *, rel=1e-10):
 def test_matches_the_naive_loop(seed, h, w, depth, k_count, fh, fw, padding, stride, border, with_bias):
     if padding == "same":
         assume(fh % 2 == 1 and fw % 2 == 1)
-        ph, pw = (fh - 1) // 2, (fw - 1) // 2
-    else:
-        ph = pw = 0 if padding == "valid" else padding
+    ph, pw = padding_amounts(padding, (fh, fw))
     assume(fh <= h + 2 * ph and fw <= w + 2 * pw)
     rng = np.random.default_rng(seed)
     frame = rng.normal(scale=10.0, size=(h, w, depth))
