@@ -24,12 +24,12 @@ import math
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from streamconv._closing import Closing
 from streamconv.errors import WireError
 from streamconv.sockets import z85_key
 from streamconv.wire import Message, decode
@@ -58,7 +58,7 @@ class _Default:
 _DEFAULT: Final = _Default()
 
 
-class Subscriber:
+class Subscriber(Closing):
     """Receive and decode wire-format messages from one publisher endpoint.
 
     Parameters
@@ -346,17 +346,6 @@ class Subscriber:
             self._monitor.close(linger=0)
             self._socket.close(linger=0)
         self._pending.clear()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (

@@ -12,14 +12,14 @@ import errno
 import logging
 import time
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import zmq
 from numpy.typing import NDArray
 from zmq.utils import z85
 
 from streamconv import wire
+from streamconv._closing import Closing
 from streamconv.errors import StreamconvError
 
 __all__ = [
@@ -86,7 +86,7 @@ def z85_key(name: str, key: bytes | str) -> bytes:
     return raw
 
 
-class _BoundPublisher:
+class _BoundPublisher(Closing):
     """Shared body of the publishing roles: bind, send, close."""
 
     _socket_type: int
@@ -173,17 +173,6 @@ class _BoundPublisher:
                 # Frees the name at once; close() alone frees it later, in ZeroMQ's I/O thread.
                 self._socket.unbind(self._last_endpoint)
             self._socket.close(linger=self.linger_ms)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else self.bound_endpoint

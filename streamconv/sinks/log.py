@@ -50,12 +50,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Literal, Self
+from typing import IO, Any, Literal
 
 import cv2
 import numpy as np
 
+from streamconv._closing import Closing
 from streamconv.errors import StreamconvError
 from streamconv.offline import open_video_writer, to_bgr
 from streamconv.wire import STATS_TOPIC, Message
@@ -397,7 +397,7 @@ def _estimate_fps(items: list[tuple[str, int, int, np.ndarray]]) -> float:
     return float(min(max(round(fps, 2), 0.1), 1000.0))
 
 
-class StreamLogger:
+class StreamLogger(Closing):
     """Write received wire-format messages to files in a directory, one set of files per topic.
 
     Parameters
@@ -567,17 +567,6 @@ class StreamLogger:
         if self.errors:
             line += f"; {self.errors} not written"
         return line
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (

@@ -7,12 +7,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 import cv2
 import numpy as np
 
+from streamconv._closing import Closing
 from streamconv.errors import StreamconvError
 from streamconv.ops._validate import check_int
 from streamconv.sources.base import FrameItem, FrameSource, _check_real
@@ -56,7 +56,7 @@ class _QuietOpenCV:
 _quiet_opencv = _QuietOpenCV()
 
 
-class CameraSource:
+class CameraSource(Closing):
     """A frame source over ``cv2.VideoCapture``: a device index, a video file or a URL.
 
     ``read`` never raises for I/O trouble and never blocks on a retry: when the source cannot
@@ -156,14 +156,6 @@ class CameraSource:
             f"fps={self._req_fps!r}, loop={self._loop!r}, "
             f"reopen_backoff={(self._backoff_min, self._backoff_max)!r})"
         )
-
-    def __enter__(self) -> CameraSource:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- the FrameSource protocol ----------------------------------------------------------------
 
