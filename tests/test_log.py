@@ -23,6 +23,7 @@ from streamconv.errors import StreamconvError
 from streamconv.plot import load_log
 from streamconv.sinks.log import FRAMES_HEADER, GAPS_HEADER, SAMPLE_HEADER, StreamLogger, topic_stem
 from streamconv.wire import decode, encode, encode_stats
+from tests._video import read_video
 
 CLI = [sys.executable, "-m", "streamconv"]
 WEIGHTS = [0.01, 0.01, 0.02, 0.02, 0.04, 0.4, 0.5]
@@ -44,18 +45,6 @@ def frame_msg(topic, image, *, seq, t0=None, kind="frame", epoch="e1"):
 def read_rows(path: Path) -> list[list[str]]:
     with path.open(newline="") as fh:
         return list(csv.reader(fh))
-
-
-def read_video(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
 
 
 # ----------------------------------------------------------------------------- in memory, no sockets

@@ -14,22 +14,10 @@ from streamconv.cli import main
 from streamconv.offline import open_video_writer, to_uint8
 from streamconv.ops import conv2d, conv3d, kernels
 from streamconv.ops.fir import CausalFIR
+from tests._video import read_video_with_fps
 
 CLI = [sys.executable, "-m", "streamconv"]
 FPS = 12.0
-
-
-def read_video(path):
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    cap.release()
-    return frames, fps
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +32,7 @@ def video(tmp_path_factory):
         cv2.circle(frame, (10 + 4 * i, 24), 8, (255, 255, 255), -1)
         writer.write(frame)
     writer.release()
-    frames, fps = read_video(path)
+    frames, fps = read_video_with_fps(path)
     assert len(frames) == 10 and fps == FPS
     return path, frames
 
@@ -66,7 +54,7 @@ def test_video_equals_conv2d_of_each_decoded_frame_in_a_real_process(video, tmp_
     assert res.returncode == 0, res.stderr
     assert res.stderr == ""  # stderr is not a TTY: no progress bar
     assert "10 frames 64x48x3 uint8 -> 64x48x3 uint8" in res.stdout and "FFV1, 12 fps" in res.stdout
-    got, fps = read_video(out)
+    got, fps = read_video_with_fps(out)
     assert fps == FPS and len(got) == 10
     for g, f in zip(got, frames, strict=True):
         np.testing.assert_array_equal(g, conv2d(f, kernels.get("blur"), padding="same"))
@@ -77,12 +65,12 @@ def test_signed_edges_are_written_as_abs_clipped_and_uint8_saturates(video, tmp_
     k = kernels.get("edge_detect")
     assert main(["filter", str(src), str(tmp_path / "e.avi"), "--kernel", "edge_detect", "-q"]) == 0
     assert capsys.readouterr().out == ""
-    got, _ = read_video(tmp_path / "e.avi")
+    got, _ = read_video_with_fps(tmp_path / "e.avi")
     for g, f in zip(got, frames, strict=True):
         np.testing.assert_array_equal(g, to_uint8(conv2d(f, k, padding="same")))
     assert main(["filter", str(src), str(tmp_path / "s.mkv"), "--kernel", "edge_detect", "--dtype", "uint8",
                  "--border", "reflect"]) == 0
-    got, _ = read_video(tmp_path / "s.mkv")
+    got, _ = read_video_with_fps(tmp_path / "s.mkv")
     for g, f in zip(got, frames, strict=True):
         np.testing.assert_array_equal(g, conv2d(f, k, padding="same", border="reflect", dtype=np.uint8))
 
@@ -92,7 +80,7 @@ def test_stride_and_valid_padding_change_the_video_size(video, tmp_path, capsys)
     assert main(["filter", str(src), str(tmp_path / "g.mkv"), "--kernel", "gaussian", "--size", "5",
                  "--padding", "valid", "--stride", "2"]) == 0
     assert "64x48x3 uint8 -> 30x22x3 uint8" in capsys.readouterr().out
-    got, _ = read_video(tmp_path / "g.mkv")
+    got, _ = read_video_with_fps(tmp_path / "g.mkv")
     expected = conv2d(frames[3], kernels.get("gaussian", size=5), padding="valid", stride=2)
     assert got[3].shape == (22, 30, 3)
     np.testing.assert_array_equal(got[3], expected)
@@ -101,7 +89,7 @@ def test_stride_and_valid_padding_change_the_video_size(video, tmp_path, capsys)
 def test_mp4_output_is_written_lossy_with_every_frame(video, tmp_path):
     src, _ = video
     assert main(["filter", str(src), str(tmp_path / "o.mp4"), "--kernel", "sharpen", "-q"]) == 0
-    got, fps = read_video(tmp_path / "o.mp4")
+    got, fps = read_video_with_fps(tmp_path / "o.mp4")
     assert len(got) == 10 and fps == FPS
 
 
