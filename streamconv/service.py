@@ -76,6 +76,19 @@ def make_source(source: Any) -> Any:
     raise TypeError(f"unknown source config {type(source).__name__}")
 
 
+
+def subscribe_hint(config: cfg.Config) -> str:
+    """Return a topic worth subscribing to: the first output of the first stream (or its raw).
+
+    Examples
+    --------
+    >>> subscribe_hint(cfg.load(None))
+    'laser/smoothed'
+    """
+    for name, stream in config.streams.items():
+        return f"{name}/{next(iter(stream.outputs), 'raw')}"
+    return "_stats"
+
 class Service:
     """The streamconv daemon: ``startup()``, ``serve()`` until stopped, ``shutdown()``.
 
@@ -283,7 +296,7 @@ class Service:
         if parts:
             summary = "; ".join(parts)
         elif not self.subscriptions.prefixes:
-            summary = "idle: no subscriber yet (try: streamconv subscribe laser/smoothed)"
+            summary = f"idle: no subscriber (try: streamconv subscribe {subscribe_hint(self.config)})"
         else:
             summary = "no output yet"
         errors = sum(t.get("errors", 0) for t in stats.get("topics", {}).values())

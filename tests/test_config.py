@@ -113,3 +113,13 @@ def test_config_models_are_frozen():
 def test_errors_caught_before_start(stream, needle):
     with pytest.raises(ConfigError, match=needle):
         cfg.parse({"streams": {"s": stream}})
+
+
+def test_the_idle_hint_names_a_topic_of_the_config():
+    from streamconv.service import subscribe_hint
+
+    outputs = {"sharpen": {"kind": "kernel2d", "kernel": "sharpen"}}
+    bench = cfg.parse({"streams": {"camera": {"source": {"kind": "synthetic"}, "outputs": outputs}}})
+    assert subscribe_hint(bench) == "camera/sharpen"
+    bare = cfg.parse({"streams": {"cam": {"source": {"kind": "synthetic"}}}})
+    assert subscribe_hint(bare) == "cam/raw"
