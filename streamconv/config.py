@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -201,9 +201,15 @@ FRAME_STAGES = ("kernel2d", "bank3d", "temporal")
 
 
 # -------------------------------------------------------------------------------------- sources
+#: What a source delivers: chunks of samples (1D, stateful windows) or frames (images).
+Items = Literal["samples", "frames"]
+
+
 class LaserSourceConfig(_Model):
     """The simulated spaceship laser range sensor (publishes ``raw`` and ``truth``)."""
 
+    #: What the source delivers: every source kind says it in one place.
+    items: ClassVar[Items] = "samples"
     kind: Literal["laser"] = "laser"
     rate_hz: float = Field(default=100.0, gt=0, le=1_000_000)
     noise_std: float = Field(default=0.5, ge=0)
@@ -217,6 +223,7 @@ class LaserSourceConfig(_Model):
 class SyntheticSourceConfig(_Model):
     """A moving test pattern; ``fps: 0`` is unthrottled (for benchmarks)."""
 
+    items: ClassVar[Items] = "frames"
     kind: Literal["synthetic"] = "synthetic"
     width: int = Field(default=640, ge=8, le=8192)
     height: int = Field(default=480, ge=8, le=8192)
@@ -231,6 +238,7 @@ DevicePath = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 class CameraSourceConfig(_Model):
     """A webcam (device index), a video file path or a URL, read with OpenCV."""
 
+    items: ClassVar[Items] = "frames"
     kind: Literal["camera"] = "camera"
     device: DeviceIndex | DevicePath = 0
     width: int | None = Field(default=None, ge=8, le=8192)
@@ -255,6 +263,11 @@ class StreamConfig(_Model):
     outputs: dict[str, list[StageConfig]] = Field(default_factory=dict)
     publish_raw: bool = True
 
+    @property
+    def items(self) -> Items:
+        """``'samples'`` or ``'frames'``: what this stream's source delivers."""
+        return self.source.items
+
     @field_validator("outputs", mode="before")
     @classmethod
     def _chains(cls, v: Any) -> Any:
@@ -264,7 +277,7 @@ class StreamConfig(_Model):
 
     @model_validator(mode="after")
     def _stages_fit_source(self) -> StreamConfig:
-        sampled = self.source.kind == "laser"
+        sampled = self.items == "samples"
         allowed = SAMPLE_STAGES if sampled else FRAME_STAGES
         for name, chain in self.outputs.items():
             check_output_name(name)

@@ -139,7 +139,7 @@ class LaserPanel:
     def __init__(self, stream: cfg.StreamConfig, *, window_s: float = 5.0) -> None:
         from streamconv.service import make_source
 
-        if stream.source.kind != "laser":
+        if stream.items != "samples":
             raise cfg.ConfigError(f"the laser panel needs a laser stream, got source {stream.source.kind!r}")
         self.stream = stream
         self.sim = make_source(stream.source)
@@ -569,7 +569,7 @@ class Demo:
         if opts.config is not None:
             config = cfg.load(opts.config)
             for name, stream in config.streams.items():
-                if stream.source.kind == "laser":
+                if stream.items == "samples":
                     laser_stream = laser_stream or stream
                 elif frame_stream is None:
                     frame_stream = (name, stream)

@@ -287,7 +287,7 @@ class StreamPipeline:
     def __init__(self, name: str, stream: cfg.StreamConfig) -> None:
         self.name = name
         self.config = stream
-        self.sampled = stream.source.kind == "laser"
+        self.sampled = stream.items == "samples"
         self._replay: deque[float] = deque(maxlen=REPLAY_SAMPLES)
         self._lock = threading.Lock()
         self._specs: dict[str, list[Any]] = {k: list(v) for k, v in stream.outputs.items()}

@@ -254,7 +254,7 @@ class Service:
         svc = self.config.service
         if svc.publish_hwm is not None:
             return svc.publish_hwm
-        frames = [s for s in self.config.streams.values() if s.source.kind != "laser"]
+        frames = [s for s in self.config.streams.values() if s.items == "frames"]
         return AUTO_HWM_VIDEO if frames else AUTO_HWM_SENSORS
 
     # -- introspection -----------------------------------------------------------------------
