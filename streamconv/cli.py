@@ -64,6 +64,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             from streamconv.keys import read_secret_key
 
             read_secret_key(config.service.curve_secret_key_file)
+        roles = [args.role] if args.role else list(service_roles())
+        from streamconv.service import check_roles
+
+        check_roles(config, roles)
     except ConfigError as exc:
         print(f"streamconv run: bad config: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -75,12 +79,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{name} ({s.source.kind}: {', '.join(s.outputs) or 'no outputs'})"
             for name, s in config.streams.items()
         )
-        print(f"config OK: {args.config or '<embedded default>'}: streams {streams or 'none'}")
+        role = f" (role {args.role})" if args.role else ""
+        print(f"config OK: {args.config or '<embedded default>'}{role}: streams {streams or 'none'}")
         return 0
     _setup_logging(args.log_level)
     from streamconv import service
 
-    return service.run(config)
+    return service.run(config, roles, workers=args.workers)
+
+
+def service_roles() -> tuple[str, ...]:
+    """Return the roles ``streamconv run`` starts without ``--role``."""
+    from streamconv.service import ROLES
+
+    return ROLES
 
 
 def cmd_ctl(args: argparse.Namespace) -> int:
@@ -252,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", help="YAML config file (default: the embedded default)")
     p.add_argument("--check", action="store_true", help="only validate the config")
     p.add_argument("--print-config", action="store_true", help="print the effective config as YAML")
+    p.add_argument("--role", choices=["producer", "worker", "publisher"],
+                   help="run only this role (its peers are other processes, joined by the config's links)")
+    p.add_argument("--workers", type=int, help="worker threads in this process (default: links.workers)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_run)
 

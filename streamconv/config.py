@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,12 +27,15 @@ from streamconv.ops.fir import NONFINITE_POLICIES, WARMUPS
 
 __all__ = [
     "DEFAULT_WEIGHTS",
+    "LINK_NAMES",
     "Bank3DStage",
     "CameraSourceConfig",
     "CausalFIRStage",
     "Config",
     "Kernel2DStage",
     "LaserSourceConfig",
+    "LinkAddress",
+    "LinksConfig",
     "ServiceConfig",
     "StageConfig",
     "StreamConfig",
@@ -348,20 +352,7 @@ class ServiceConfig(_Model):
     @field_validator("publish", "control")
     @classmethod
     def _endpoint(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        scheme, sep, rest = v.partition("://")
-        if not sep or scheme not in ("tcp", "ipc", "inproc") or not rest:
-            raise ValueError(f"endpoint {v!r} must look like tcp://HOST:PORT, ipc://PATH or inproc://NAME")
-        if scheme == "tcp":
-            parts = urlsplit(v)
-            try:
-                port = parts.port
-            except ValueError:
-                port = None
-            if port is None and not v.endswith(":*"):
-                raise ValueError(f"endpoint {v!r} needs a port, e.g. tcp://127.0.0.1:5555")
-        return v
+        return None if v is None else _check_endpoint(v)
 
     @model_validator(mode="after")
     def _security(self) -> ServiceConfig:
@@ -376,10 +367,98 @@ class ServiceConfig(_Model):
         return self
 
 
+def _check_endpoint(v: str) -> str:
+    scheme, sep, rest = v.partition("://")
+    if not sep or scheme not in ("tcp", "ipc", "inproc") or not rest:
+        raise ValueError(f"endpoint {v!r} must look like tcp://HOST:PORT, ipc://PATH or inproc://NAME")
+    if scheme == "tcp":
+        parts = urlsplit(v)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if port is None and not v.endswith(":*"):
+            raise ValueError(f"endpoint {v!r} needs a port, e.g. tcp://127.0.0.1:5555")
+    return v
+
+
+Endpoint = Annotated[str, AfterValidator(_check_endpoint)]
+
+
+class LinkAddress(_Model):
+    """A link whose bind and connect addresses differ (e.g. ``tcp://0.0.0.0:5560`` and ``tcp://producer:5560``)."""
+
+    bind: Endpoint
+    connect: Endpoint
+
+
+class LinksConfig(_Model):
+    """The links between the roles: where each binds, where its peers connect, and their timing.
+
+    ``dispatch`` is bound by the producer (workers connect and ask for work); ``collect`` is
+    bound by the publisher (workers send results, the producer its heartbeats).  ``inproc://``
+    links only join roles of one process; across processes use ``ipc://`` or ``tcp://``.
+    """
+
+    dispatch: Endpoint | LinkAddress = "inproc://streamconv/dispatch"
+    collect: Endpoint | LinkAddress = "inproc://streamconv/collect"
+    heartbeat_ms: float = Field(default=100.0, ge=10, le=10_000, description="heartbeat interval")
+    dead_after_ms: float = Field(default=300.0, ge=20, le=60_000, description="silence that means dead")
+    workers: int | None = Field(
+        default=None, ge=1, le=64, description="worker threads when every role runs in one process; "
+        "null = one per stream"
+    )
+    reorder_window: int = Field(default=16, ge=1, le=1000, description="frames held behind a lost one")
+    frame_deadline_ms: float = Field(default=400.0, gt=0, le=60_000,
+                                     description="longest a frame waits behind a lost one")
+    sample_deadline_ms: float = Field(default=3000.0, gt=0, le=600_000,
+                                      description="longest a chunk waits behind a missing one")
+    replay_samples: int = Field(default=1_000_000, ge=1, le=100_000_000,
+                                description="unpublished samples kept per sample stream for replay")
+
+    @model_validator(mode="after")
+    def _timing(self) -> LinksConfig:
+        if self.dead_after_ms < 2 * self.heartbeat_ms:
+            raise ValueError(
+                f"dead_after_ms ({self.dead_after_ms:g}) must be at least twice heartbeat_ms "
+                f"({self.heartbeat_ms:g}): one late beat must not declare a peer dead"
+            )
+        return self
+
+    def bind_address(self, name: str) -> str:
+        """Where the owner of link ``name`` binds."""
+        v = getattr(self, name)
+        return v.bind if isinstance(v, LinkAddress) else v
+
+    def connect_address(self, name: str) -> str:
+        """Where the peers of link ``name`` connect (a wildcard bind address becomes 127.0.0.1)."""
+        v = getattr(self, name)
+        if isinstance(v, LinkAddress):
+            return v.connect
+        for wildcard in ("tcp://0.0.0.0:", "tcp://*:"):
+            if v.startswith(wildcard):
+                return "tcp://127.0.0.1:" + v[len(wildcard) :]
+        return v
+
+    def endpoints(self) -> list[tuple[str, str]]:
+        """Every ``(field, endpoint)`` of the links, bind and connect sides."""
+        out = []
+        for name in LINK_NAMES:
+            out.append((f"links.{name}", self.bind_address(name)))
+            if isinstance(getattr(self, name), LinkAddress):
+                out.append((f"links.{name}.connect", self.connect_address(name)))
+        return out
+
+
+#: The links between roles, in the order data flows.
+LINK_NAMES = ("dispatch", "collect")
+
+
 class Config(_Model):
     """The whole daemon configuration."""
 
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    links: LinksConfig = Field(default_factory=LinksConfig)
     streams: dict[str, StreamConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -388,6 +467,17 @@ class Config(_Model):
             _check_name("stream", name)
             if name.startswith("_"):
                 raise ValueError(f"stream name {name!r} must not start with '_' (reserved for _stats)")
+        return self
+
+    @model_validator(mode="after")
+    def _links_secure(self) -> Config:
+        svc = self.service
+        for field_name, endpoint in self.links.endpoints():
+            if not is_loopback_endpoint(endpoint) and not svc.insecure and svc.curve_secret_key_file is None:
+                raise ValueError(
+                    f"{field_name} {endpoint!r} is not loopback: set service.curve_secret_key_file "
+                    "(CurveZMQ) or, knowingly, service.insecure: true"
+                )
         return self
 
 

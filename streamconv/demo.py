@@ -4,7 +4,7 @@ The window shows, top to bottom: a header bar (kernel, fps, latency, source, key
 frame and the filtered frame side by side (or a 3D bank's feature maps as a montage), and a
 scrolling strip chart of the simulated laser (raw, smoothed, truth).  The filters are built from
 the config stage models by :class:`streamconv.pipeline.StreamPipeline`, and the sources by
-:func:`streamconv.service.make_source`: the same code as ``streamconv run``.
+:func:`streamconv.sources.factory.make_source`: the same code as ``streamconv run``.
 
 :class:`Demo` holds the state and renders the window image without any window code (it runs
 headless in tests); :func:`run` is the window loop.
@@ -137,7 +137,7 @@ class LaserPanel:
     """
 
     def __init__(self, stream: cfg.StreamConfig, *, window_s: float = 5.0) -> None:
-        from streamconv.service import make_source
+        from streamconv.sources.factory import make_source
 
         if stream.items != "samples":
             raise cfg.ConfigError(f"the laser panel needs a laser stream, got source {stream.source.kind!r}")
@@ -239,10 +239,10 @@ def open_frame_source(
     Returns
     -------
     (source, source_config, description)
-        The object built by :func:`streamconv.service.make_source`, the config it was built from,
+        The object built by :func:`streamconv.sources.factory.make_source`, the config it was built from,
         and a short text for the header.  A failure to open is logged once as a warning.
     """
-    from streamconv.service import make_source
+    from streamconv.sources.factory import make_source
 
     if isinstance(spec, str):
         text = spec.strip()

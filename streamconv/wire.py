@@ -47,6 +47,7 @@ __all__ = [
     "encode_message",
     "encode_stats",
     "new_epoch",
+    "restamp",
 ]
 
 #: The version this module writes and the only one it reads (header field ``v``).
@@ -488,6 +489,18 @@ def decode(
     ...
     streamconv.errors.WireError: invalid header: field 'v': Field required (got {})...
     """
+    topic, _, header, payload = _checked(frames, max_payload_bytes)
+    array = np.frombuffer(payload, dtype=header.dtype).reshape(header.shape)
+    if copy:
+        array = array.copy()
+    array.flags.writeable = False
+    return Message(topic, header, array)
+
+
+def _checked(
+    frames: Sequence[Any], max_payload_bytes: int | None
+) -> tuple[str, dict[str, Any], Header, memoryview]:
+    """Check a received message as :func:`decode` does; return topic, header dict, header, payload."""
     if len(frames) != _FRAME_COUNT:
         raise WireError(f"expected {_FRAME_COUNT} frames (topic, header, payload), got {len(frames)}")
     topic_buf, header_buf, payload = (_buffer(frame) for frame in frames)
@@ -514,11 +527,42 @@ def decode(
             f"invalid payload for {topic!r}: {payload.nbytes} bytes; header declares {declared}"
             f" (shape {header.shape} x {header.itemsize} bytes of {header.dtype})"
         )
-    array = np.frombuffer(payload, dtype=header.dtype).reshape(header.shape)
-    if copy:
-        array = array.copy()
-    array.flags.writeable = False
-    return Message(topic, header, array)
+    return topic, data, header, payload
+
+
+def restamp(
+    frames: Sequence[bytes | bytearray | memoryview | zmq.Frame],
+    *,
+    epoch: str,
+    t_publish_ns: int,
+    max_payload_bytes: int | None = None,
+) -> tuple[Header, list[Any]]:
+    """Validate a message as :func:`decode` does and return it with ``epoch`` and ``t_publish_ns`` set.
+
+    The publisher's one way to stamp what it publishes: the header is rewritten by this module
+    (every other field and unknown extra keys kept), the topic and payload frames are passed
+    through untouched (zero copy).
+
+    Returns
+    -------
+    (Header, list)
+        The validated header as received, and the three frames to send.
+
+    Examples
+    --------
+    >>> frames = encode("a/b", np.zeros(2, "|u1"), stream="a", kind="frame", epoch="producer",
+    ...                 seq=4, t_capture_ns=10)
+    >>> _, out = restamp(frames, epoch="e2", t_publish_ns=11)
+    >>> m = decode(out)
+    >>> m.epoch, m.seq, m.t_publish_ns
+    ('e2', 4, 11)
+    """
+    _, data, header, _ = _checked(frames, max_payload_bytes)
+    data["epoch"] = epoch
+    data["t_publish_ns"] = _as_int("t_publish_ns", t_publish_ns)
+    if not epoch or not isinstance(epoch, str):
+        raise WireError(f"invalid epoch {_short(epoch)}; expected a non-empty str")
+    return header, [frames[0], _dump_json(data), frames[2]]
 
 
 def _buffer(frame: Any) -> memoryview:

@@ -1,0 +1,128 @@
+"""The sockets of the links between roles: bind or connect, identities, CurveZMQ, limits.
+
+Who binds: the producer binds ``links.dispatch`` (a ROUTER: workers connect DEALERs and ask for
+work), the publisher binds ``links.collect`` (a ROUTER: workers send results, the producer its
+heartbeats).  Connecting sockets set ``ZMQ_IMMEDIATE`` so nothing queues for a peer that is not
+there, and routers set ``ZMQ_ROUTER_MANDATORY`` so a message to a peer that is gone fails at
+once instead of vanishing.  A link that is not loopback runs CurveZMQ when the config has a
+secret key (every role of one config shares it); otherwise the config must say ``insecure``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from streamconv import config as cfg
+from streamconv.sockets import EndpointInUseError
+
+__all__ = ["MAX_LINK_MESSAGE_BYTES", "bind_router", "connect_dealer", "link_secret"]
+
+log = logging.getLogger(__name__)
+
+#: Largest frame accepted on a link (a 4K float32 K=16 bank is 531 MB; beyond that, refuse).
+MAX_LINK_MESSAGE_BYTES = 1 << 30
+_BIND_GRACE_S = 0.2
+
+
+def link_secret(config: cfg.Config) -> bytes | None:
+    """Return the CurveZMQ secret key the links use, or None."""
+    path: Path | None = config.service.curve_secret_key_file
+    if path is None:
+        return None
+    from streamconv.keys import read_secret_key
+
+    return read_secret_key(path)
+
+
+def _curve(sock: zmq.Socket, endpoint: str, secret: bytes | None, *, server: bool) -> None:
+    if secret is None or cfg.is_loopback_endpoint(endpoint):
+        return
+    public = zmq.curve_public(secret)
+    sock.curve_secretkey = secret
+    sock.curve_publickey = public
+    if server:
+        sock.curve_server = True
+    else:
+        sock.curve_serverkey = public
+
+
+def bind_router(
+    ctx: zmq.Context, endpoint: str, *, what: str, hwm: int, secret: bytes | None = None
+) -> zmq.Socket:
+    """Bind a ROUTER socket for link ``what``; raise EndpointInUseError naming it if taken."""
+    sock = ctx.socket(zmq.ROUTER)
+    try:
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, hwm)
+        sock.setsockopt(zmq.RCVHWM, hwm)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_LINK_MESSAGE_BYTES)
+        _curve(sock, endpoint, secret, server=True)
+        deadline = time.monotonic() + _BIND_GRACE_S
+        while True:
+            try:
+                sock.bind(endpoint)
+                break
+            except zmq.ZMQError as exc:
+                if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.005)
+    except zmq.ZMQError as exc:
+        sock.close(linger=0)
+        if exc.errno == errno.EADDRINUSE:
+            raise EndpointInUseError(
+                errno.EADDRINUSE, f"cannot bind {what} {endpoint}: address already in use"
+            ) from None
+        raise OSError(exc.errno, f"cannot bind {what} {endpoint}: {exc.strerror}") from None
+    return sock
+
+
+def connect_dealer(
+    ctx: zmq.Context, endpoint: str, *, identity: str, hwm: int, secret: bytes | None = None
+) -> zmq.Socket:
+    """Connect a DEALER socket with ``identity`` to a link (it reconnects by itself)."""
+    sock = ctx.socket(zmq.DEALER)
+    try:
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, hwm)
+        sock.setsockopt(zmq.RCVHWM, hwm)
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        sock.setsockopt(zmq.RECONNECT_IVL, 50)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 500)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_LINK_MESSAGE_BYTES)
+        sock.setsockopt(zmq.ROUTING_ID, identity.encode("utf-8"))
+        _curve(sock, endpoint, secret, server=False)
+        sock.connect(endpoint)
+    except zmq.ZMQError as exc:
+        sock.close(linger=0)
+        raise OSError(exc.errno, f"cannot connect to {endpoint}: {exc.strerror}") from None
+    return sock
+
+
+def send(sock: zmq.Socket, frames: list[Any], *, identity: bytes | None = None) -> bool:
+    """Send without blocking; return False when the peer is gone or its queue is full."""
+    parts = frames if identity is None else [identity, *frames]
+    copy = not _large(parts[-1])
+    try:
+        sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=copy)
+        return True
+    except zmq.Again:
+        return False
+    except zmq.ZMQError as exc:
+        if exc.errno in (zmq.EHOSTUNREACH, errno.EHOSTUNREACH):
+            return False
+        raise
+
+
+def _large(frame: Any) -> bool:
+    if isinstance(frame, zmq.Frame):
+        return len(frame.buffer) >= 1 << 16
+    if isinstance(frame, memoryview):
+        return frame.nbytes >= 1 << 16
+    return len(frame) >= 1 << 16
