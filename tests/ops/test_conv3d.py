@@ -327,7 +327,8 @@ def test_bank3d_repr_lists_every_parameter():
     [
         ({"bias": [1.0, 2.0]}, r"invalid bias shape \(2,\); expected \(1,\)"),
         ({"stride": 0}, "invalid stride 0"),
-        ({"border": "mirror"}, r"invalid border 'mirror'; expected one of \['reflect', 'replicate', 'zero'\]"),
+        ({"border": "mirror"},
+         r"invalid border 'mirror'; expected one of \['reflect', 'replicate', 'zero'\]"),
         ({"padding": "full"}, "full"),
     ],
 )
