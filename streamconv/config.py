@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -23,15 +24,22 @@ from pydantic import (
 
 from streamconv.errors import ConfigError, StreamconvError
 from streamconv.ops import kernels
-from streamconv.ops.fir import NONFINITE_POLICIES, WARMUPS
+from streamconv.ops.conv2d import Conv2D
+from streamconv.ops.conv3d import Bank3D
+from streamconv.ops.fir import NONFINITE_POLICIES, WARMUPS, CausalFIR, CausalWeights
+from streamconv.ops.temporal import TemporalFIR
 
 __all__ = [
     "DEFAULT_WEIGHTS",
+    "FRAME_DEPTH",
+    "ITEMS",
     "LINK_NAMES",
+    "STAGE_KINDS",
     "Bank3DStage",
     "CameraSourceConfig",
     "CausalFIRStage",
     "Config",
+    "Items",
     "Kernel2DStage",
     "LaserSourceConfig",
     "LinkAddress",
@@ -42,6 +50,7 @@ __all__ = [
     "SyntheticSourceConfig",
     "TemporalStage",
     "ValidationError",
+    "check_chain",
     "check_output_name",
     "default_config",
     "dump_yaml",
@@ -72,9 +81,40 @@ def _finite_list(name: str, values: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------- stages
-class CausalFIRStage(_Model):
+#: What a source delivers and a stage applies to: chunks of samples (1D) or frames (images).
+Items = Literal["samples", "frames"]
+ITEMS: tuple[Items, ...] = ("samples", "frames")
+#: Every frame source delivers BGR frames, and kernel2d/temporal keep the channels.
+FRAME_DEPTH = 3
+
+
+class _Stage(_Model):
+    """A stage kind: what it applies to, whether it carries state, and how it builds its op.
+
+    ``build(history=...)`` returns the op that filters the items (called with one item, it
+    returns the filtered item; a stateful op also has ``reset()``); ``meta()`` returns the
+    JSON-ready spec that output headers carry under ``meta["filter"]``.
+    """
+
+    #: ``'samples'`` or ``'frames'``: the items of the streams this kind applies to.
+    applies_to: ClassVar[Items]
+    #: True when the op carries state across items, so skipping an item would change outputs.
+    stateful: ClassVar[bool]
+
+    def build(self, *, history: Sequence[float] | None = None) -> Any:
+        """Return the op this stage applies (``history`` only primes a sample window)."""
+        raise NotImplementedError
+
+    def meta(self) -> dict[str, Any]:
+        """Return the full spec, JSON-ready, for the ``meta`` of output headers."""
+        return self.model_dump(mode="json")
+
+
+class CausalFIRStage(_Stage):
     """Causal weighted window over a sample stream (weights oldest to newest)."""
 
+    applies_to: ClassVar[Items] = "samples"
+    stateful: ClassVar[bool] = True
     kind: Literal["causal_fir"] = "causal_fir"
     weights: list[float] = Field(min_length=1, max_length=4096)
     normalize: bool = False
@@ -92,9 +132,34 @@ class CausalFIRStage(_Model):
             raise ValueError("normalize: true needs weights whose sum is not 0")
         return self
 
+    def build(self, *, history: Sequence[float] | None = None) -> CausalFIR:
+        """Return the :class:`~streamconv.ops.fir.CausalFIR`, primed from the newest raw samples.
 
-class Kernel2DStage(_Model):
+        ``history`` (recent raw samples, oldest to newest) makes a replaced filter continue
+        without a new warm-up; only its newest ``m - 1`` samples are used.
+        """
+        m = len(self.weights)
+        initial = None
+        if history is not None and len(history) > 0:
+            initial = list(history)[-(m - 1) :] if m > 1 else []
+        return CausalFIR(
+            self.weights, normalize=self.normalize, warmup=self.warmup, nonfinite=self.nonfinite,
+            initial=initial,
+        )
+
+    def meta(self) -> dict[str, Any]:
+        """Return the spec with the weight order and the window's lag in samples."""
+        d = self.model_dump(mode="json")
+        d["order"] = "oldest_to_newest"
+        d["lag_samples"] = CausalWeights(self.weights, normalize=self.normalize).lag
+        return d
+
+
+class Kernel2DStage(_Stage):
     """A 2D kernel (catalogue name or matrix) applied per channel to frames."""
+
+    applies_to: ClassVar[Items] = "frames"
+    stateful: ClassVar[bool] = False
 
     kind: Literal["kernel2d"] = "kernel2d"
     kernel: str | list[list[float]]
@@ -131,9 +196,28 @@ class Kernel2DStage(_Model):
             raise StreamconvError("params apply only to catalogue kernels, not to a matrix")
         return kernels.from_matrix(self.kernel)
 
+    def build(self, *, history: Sequence[float] | None = None) -> Conv2D:
+        """Return the :class:`~streamconv.ops.conv2d.Conv2D` (``history`` does not apply)."""
+        return Conv2D(
+            self.matrix(), padding=self.padding, stride=self.stride, border=self.border,
+            flip=self.flip, dtype=None if self.dtype == "auto" else np.dtype(self.dtype),
+            threads=self.threads,
+        )
 
-class Bank3DStage(_Model):
+    def meta(self) -> dict[str, Any]:
+        """Return the spec with the kernel as nested lists (and its catalogue name, if any)."""
+        d = self.model_dump(mode="json")
+        if isinstance(self.kernel, str):
+            d["name"] = self.kernel
+        d["kernel"] = self.matrix().tolist()
+        return d
+
+
+class Bank3DStage(_Stage):
     """A bank of K depth-spanning filters: (K, D, F, F) from a list or a ``.npy`` file."""
+
+    applies_to: ClassVar[Items] = "frames"
+    stateful: ClassVar[bool] = False
 
     kind: Literal["bank3d"] = "bank3d"
     filters: list[list[list[list[float]]]] | None = None
@@ -174,9 +258,29 @@ class Bank3DStage(_Model):
             raise ValueError(f"cannot load bank file {str(self.file)!r}: {exc}") from None
         return np.asarray(arr, dtype=np.float64)
 
+    def build(self, *, history: Sequence[float] | None = None) -> Bank3D:
+        """Return the :class:`~streamconv.ops.conv3d.Bank3D`, float32 feature maps (no history)."""
+        return Bank3D(
+            self.bank(), padding=self.padding, stride=self.stride, bias=self.bias,
+            border=self.border, dtype=np.float32,
+        )
 
-class TemporalStage(_Model):
+    def meta(self) -> dict[str, Any]:
+        """Return the spec with the bank's shape (the weights themselves only when given inline)."""
+        bank = self.bank()
+        d = self.model_dump(mode="json", exclude={"filters"})
+        d["bank_shape"] = list(bank.shape)
+        d["layout"] = "K,D,F,F"
+        if bank.size <= 4096:
+            d["filters"] = bank.tolist()
+        return d
+
+
+class TemporalStage(_Stage):
     """The causal weighted window applied to every pixel across the last m frames."""
+
+    applies_to: ClassVar[Items] = "frames"
+    stateful: ClassVar[bool] = True
 
     kind: Literal["temporal"] = "temporal"
     weights: list[float] = Field(min_length=1, max_length=64)
@@ -194,20 +298,82 @@ class TemporalStage(_Model):
             raise ValueError("normalize: true needs weights whose sum is not 0")
         return self
 
+    def build(self, *, history: Sequence[float] | None = None) -> TemporalFIR:
+        """Return the :class:`~streamconv.ops.temporal.TemporalFIR` (``history`` does not apply)."""
+        return TemporalFIR(self.weights, normalize=self.normalize, warmup=self.warmup)
+
+    def meta(self) -> dict[str, Any]:
+        """Return the spec with the weight order."""
+        d = self.model_dump(mode="json")
+        d["order"] = "oldest_to_newest"
+        return d
+
 
 StageConfig = Annotated[
     CausalFIRStage | Kernel2DStage | Bank3DStage | TemporalStage, Field(discriminator="kind")
 ]
-SAMPLE_STAGES = ("causal_fir",)
-#: Every frame source delivers BGR frames, and kernel2d/temporal keep the channels.
-FRAME_DEPTH = 3
-FRAME_STAGES = ("kernel2d", "bank3d", "temporal")
+#: Every stage kind (the YAML ``kind``) and its model.
+STAGE_KINDS: dict[str, type[_Stage]] = {
+    m.model_fields["kind"].default: m for m in (CausalFIRStage, Kernel2DStage, Bank3DStage, TemporalStage)
+}
+_ITEM_WORD = {"samples": "sample", "frames": "frame"}
+
+
+def check_chain(
+    items: Items, output_name: str, chain: Sequence[Any], *, depth: int | None = FRAME_DEPTH
+) -> None:
+    """Raise ValueError unless ``chain`` (validated stage models) can filter ``items``.
+
+    Parameters
+    ----------
+    items : {'samples', 'frames'}
+        What the stream delivers (:attr:`StreamConfig.items`).
+    output_name : str
+        The output the chain computes, named in the messages.
+    chain : sequence of stage models
+        The output's stages, in order.
+    depth : int or None
+        The frames' depth, which a ``bank3d``'s ``D`` must equal (:data:`FRAME_DEPTH`: every
+        frame source delivers BGR); ``None`` when it is not known in advance (offline images).
+
+    Raises
+    ------
+    ValueError
+        An empty chain, a stage that does not apply to ``items``, a ``bank3d`` that is not the
+        last stage, or a bank whose depth is not ``depth``.
+
+    Examples
+    --------
+    >>> check_chain("samples", "s", [Kernel2DStage(kernel="blur")])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: output 's' stage 0: 'kernel2d' does not apply to a sample stream; expected one of [...]
+    """
+    if items not in ITEMS:
+        raise ValueError(f"invalid items {items!r}; expected one of {list(ITEMS)}")
+    if not chain:
+        raise ValueError(f"output {output_name!r} has no stages")
+    for i, stage in enumerate(chain):
+        if stage.applies_to != items:
+            allowed = [k for k, m in STAGE_KINDS.items() if m.applies_to == items]
+            raise ValueError(
+                f"output {output_name!r} stage {i}: {stage.kind!r} does not apply to a "
+                f"{_ITEM_WORD[items]} stream; expected one of {allowed}"
+            )
+    if any(isinstance(s, Bank3DStage) for s in chain[:-1]):
+        raise ValueError(f"output {output_name!r}: bank3d gives feature maps and must be the last stage")
+    last = chain[-1]
+    if depth is not None and isinstance(last, Bank3DStage):
+        d = last.bank().shape[1]
+        if d != depth:
+            bgr = " (BGR)" if depth == FRAME_DEPTH else ""
+            raise ValueError(
+                f"output {output_name!r}: the bank's depth D={d} does not match the frames' depth "
+                f"{depth}{bgr}; the bank's layout is (K, D, F, F)"
+            )
 
 
 # -------------------------------------------------------------------------------------- sources
-#: What a source delivers: chunks of samples (1D, stateful windows) or frames (images).
-Items = Literal["samples", "frames"]
-
 
 class LaserSourceConfig(_Model):
     """The simulated spaceship laser range sensor (publishes ``raw`` and ``truth``)."""
@@ -281,28 +447,9 @@ class StreamConfig(_Model):
 
     @model_validator(mode="after")
     def _stages_fit_source(self) -> StreamConfig:
-        sampled = self.items == "samples"
-        allowed = SAMPLE_STAGES if sampled else FRAME_STAGES
         for name, chain in self.outputs.items():
             check_output_name(name)
-            if not chain:
-                raise ValueError(f"output {name!r} has no stages")
-            for i, stage in enumerate(chain):
-                if stage.kind not in allowed:
-                    what = "sample" if sampled else "frame"
-                    raise ValueError(
-                        f"output {name!r} stage {i}: {stage.kind!r} does not apply to a {what} stream "
-                        f"(source kind {self.source.kind!r}); expected one of {list(allowed)}"
-                    )
-            if any(s.kind == "bank3d" for s in chain[:-1]):
-                raise ValueError(f"output {name!r}: bank3d gives feature maps and must be the last stage")
-            if chain[-1].kind == "bank3d":
-                depth = chain[-1].bank().shape[1]
-                if depth != FRAME_DEPTH:
-                    raise ValueError(
-                        f"output {name!r}: the bank's depth D={depth} does not match the frames' depth "
-                        f"{FRAME_DEPTH} (BGR); the bank's layout is (K, D, F, F)"
-                    )
+            check_chain(self.items, name, chain)
         return self
 
 
@@ -482,9 +629,7 @@ class Config(_Model):
 
 
 # ----------------------------------------------------------------------------------- functions
-_UNION_TAGS = frozenset(
-    ("causal_fir", "kernel2d", "bank3d", "temporal", "laser", "synthetic", "camera")
-)
+_UNION_TAGS = frozenset((*STAGE_KINDS, "laser", "synthetic", "camera"))
 _TYPE_PARTS = ("list[", "literal[", "Literal[", "function-", "dict[", "tuple[", "constrained-")
 
 

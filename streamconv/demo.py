@@ -62,7 +62,6 @@ OUTPUT = "view"
 BANK_MAP_NAMES = ("luma", "dx luma", "dy luma", "laplacian", "dx B", "dx G", "dx R", "R-G")
 # ITU-R BT.601 luma weights, in the frame's B, G, R channel order.
 _LUMA_BGR = (0.114, 0.587, 0.299)
-_HEADER_LINES = 3
 _CHART_HEIGHT = 170
 _MESSAGE_S = 3.0
 _PAUSED_FPS = 30.0

@@ -81,8 +81,7 @@ VIDEO_CODECS: dict[str, tuple[str, ...]] = {
     ".mp4": ("mp4v",),
     ".mov": ("mp4v", "MJPG"),
 }
-_SAMPLE_STAGES = tuple(cfg.SAMPLE_STAGES)
-_FRAME_STAGES = tuple(cfg.FRAME_STAGES)
+_ITEMS: dict[FileKind, cfg.Items] = {"video": "frames", "image": "frames", "samples": "samples"}
 _DEFAULT_FPS = 30.0
 _KIND_TEXT = {"video": "a video", "image": "an image", "samples": "a CSV of samples"}
 _KIND_OUTPUT = {
@@ -198,25 +197,27 @@ def open_video_writer(
     raise StreamconvError(f"cannot open a video writer for {str(p)!r} with codec(s) {list(candidates)}")
 
 
-def build_offline_chain(stages: Sequence[Any], kind: FileKind) -> Chain:
+def build_offline_chain(stages: Sequence[Any], kind: FileKind, *, output: str = "output") -> Chain:
     """Return the pipeline chain for validated stage configs, checking they fit the file kind.
+
+    The checks are the daemon's (:func:`streamconv.config.check_chain`, whose messages name
+    ``output``, e.g. the output file), except the bank's depth: an image file may have any
+    number of channels.
 
     Raises
     ------
     StreamconvError
-        No stages, or a sample stage on frames (or a frame stage on samples).
+        No stages, or a sample stage on frames (or a frame stage on samples), or a ``bank3d``
+        that is not the last stage.
     """
     if not stages:
         raise StreamconvError("no filter given: expected at least one stage")
-    allowed = _SAMPLE_STAGES if kind == "samples" else _FRAME_STAGES
-    for i, s in enumerate(stages):
-        if s.kind not in allowed:
-            raise StreamconvError(
-                f"stage {i} {s.kind!r} does not apply to {_KIND_TEXT[kind]}; expected one of {list(allowed)}"
-            )
-    if any(isinstance(s, cfg.Bank3DStage) for s in stages[:-1]):
-        raise StreamconvError("bank3d gives feature maps and must be the last stage")
-    return build_chain(list(stages), sampled=kind == "samples")
+    items = _ITEMS[kind]
+    try:
+        cfg.check_chain(items, output, stages, depth=None)
+    except ValueError as exc:
+        raise StreamconvError(str(exc)) from None
+    return build_chain(list(stages), items=items)
 
 
 def _check_paths(src: Path, dst: Path) -> None:
@@ -357,7 +358,7 @@ def filter_video(
             f"invalid video extension {dst.suffix or '(none)'!r} of {str(dst)!r};"
             f" expected one of {sorted(VIDEO_CODECS)} (or give a fourcc)"
         )
-    chain = build_offline_chain(stages, "video")
+    chain = build_offline_chain(stages, "video", output=dst.name)
     cap = cv2.VideoCapture(str(src))
     if not cap.isOpened():
         cap.release()
@@ -458,7 +459,7 @@ def filter_image(
         raise StreamconvError(
             f"invalid image output {str(dst)!r}; expected an extension in {sorted(IMAGE_EXTENSIONS)}"
         )
-    chain = build_offline_chain(stages, "image")
+    chain = build_offline_chain(stages, "image", output=dst.name)
     t0 = time.perf_counter()
     img = _read_image(src)
     out = chain.apply(img)
@@ -528,7 +529,7 @@ def filter_csv(
     """
     src, dst = Path(input), Path(output)
     _check_paths(src, dst)
-    chain = build_offline_chain(stages, "samples")
+    chain = build_offline_chain(stages, "samples", output=dst.name)
     t0 = time.perf_counter()
     with src.open(newline="", encoding="utf-8") as fh:
         total_rows = max(sum(1 for _ in fh) - 1, 0)

@@ -52,6 +52,35 @@ def naive_renormalized_fir(x, weights):
     return np.array(out, dtype=np.float64)
 
 
+def naive_temporal(frames, weights, warmup):
+    """``out_t = sum_a frame_{t-a} w_{-a}`` for every pixel, one explicit loop per pixel.
+
+    Before the stream a frame is zeros (``'zeros'``) or the first frame (``'first'``); with
+    ``'renormalize'`` only the frames seen count, scaled by ``sum(w) / sum(w seen)`` (unless that
+    sum is 0).  Returns float64 frames.
+    """
+    m = len(weights)
+    total = sum(float(v) for v in weights)
+    stack = np.asarray(frames, dtype=np.float64)
+    out = np.zeros(stack.shape, dtype=np.float64)
+    for t in range(stack.shape[0]):
+        for p in np.ndindex(*stack.shape[1:]):
+            acc = 0.0
+            seen_gain = 0.0
+            for a in range(m):
+                w = float(weights[m - 1 - a])
+                if t - a >= 0:
+                    acc += float(stack[(t - a, *p)]) * w
+                    seen_gain += w
+                elif warmup == "first":
+                    acc += float(stack[(0, *p)]) * w
+                # zeros: a zero frame adds nothing; renormalize: the frame is not counted
+            if warmup == "renormalize" and t < m - 1 and seen_gain != 0.0:
+                acc *= total / seen_gain
+            out[(t, *p)] = acc
+    return out
+
+
 def forward_fill(x, *, before=0.0):
     """Replace every non-finite sample by the last finite one (``before`` if there is none yet)."""
     out = []

@@ -345,7 +345,7 @@ def test_demo_keys_cycle_resize_bank_and_quit(demo_factory, tmp_path):
     demo.handle_key(ord("+"))
     demo.handle_key(ord("="))
     assert demo.size == 7
-    assert demo.pipeline.chain("view").stages[0].kernel.shape == (7, 7)
+    assert demo.pipeline.chain("view").stages[0].kernel.shape == (7, 7)  # the Conv2D op
     for _ in range(20):
         demo.handle_key(ord("-"))
     assert demo.size == 3

@@ -287,5 +287,5 @@ def test_every_control_cmd_and_ctl_action_is_documented():
 
 
 def test_stage_and_source_kinds_are_documented():
-    for kind in (*cfg.SAMPLE_STAGES, *cfg.FRAME_STAGES, "laser", "synthetic", "camera"):
+    for kind in (*cfg.STAGE_KINDS, "laser", "synthetic", "camera"):
         assert f"### `kind: {kind}`" in DOC, f"no section for kind {kind!r}"

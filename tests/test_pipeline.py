@@ -7,8 +7,8 @@ import pytest
 
 from streamconv import config as cfg
 from streamconv.errors import ConfigError
-from streamconv.ops import CausalFIR, conv2d, conv3d, kernels
-from streamconv.pipeline import StreamPipeline, TemporalFilter, build_chain
+from streamconv.ops import Bank3D, CausalFIR, Conv2D, TemporalFIR, conv2d, conv3d, kernels
+from streamconv.pipeline import StreamPipeline, build_chain
 
 
 def stream(source: dict, outputs: dict) -> cfg.StreamConfig:
@@ -21,29 +21,17 @@ def frames(n: int, shape=(12, 16, 3), seed=0) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("warmup", ["renormalize", "zeros", "first"])
-def test_temporal_equals_causal_fir_on_every_pixel(warmup):
+def test_temporal_output_is_the_temporal_op_with_the_spec_in_the_header(warmup):
     w = [0.1, 0.2, 0.3, 0.4]
-    f = frames(9, shape=(5, 6, 3))
-    tf = TemporalFilter(cfg.TemporalStage(weights=w, warmup=warmup))
-    out = np.stack([tf.apply(x) for x in f])
-    series = np.stack(f).astype(np.float64).reshape(len(f), -1)
-    ref = np.empty_like(series)
-    for p in range(series.shape[1]):
-        ref[:, p] = CausalFIR(w, warmup=warmup).process(series[:, p])
-    assert out.dtype == np.uint8  # integer frames through weights summing to 1 stay uint8
-    np.testing.assert_allclose(out.reshape(len(f), -1), np.clip(np.rint(ref), 0, 255), atol=1)
-
-
-def test_temporal_signed_weights_give_float32_and_shape_change_restarts():
-    tf = TemporalFilter(cfg.TemporalStage(weights=[-1.0, 1.0]))  # frame difference, sums to 0
-    a, b = frames(2, shape=(4, 4, 3))
-    tf.apply(a)
-    d = tf.apply(b)
-    assert d.dtype == np.float32
-    np.testing.assert_allclose(d, b.astype(np.float32) - a.astype(np.float32))
-    c = frames(1, shape=(6, 6, 3), seed=3)[0]
-    first = tf.apply(c)  # new size: the window restarts (renormalize warm-up of a zero-sum window)
-    assert first.shape == c.shape
+    p = StreamPipeline("cam", stream({"kind": "synthetic"}, {"t": {"kind": "temporal", "weights": w,
+                                                                 "warmup": warmup}}))
+    op = TemporalFIR(w, warmup=warmup)
+    for x in frames(5, shape=(5, 6, 3)):
+        (out,) = p.process(x)
+        np.testing.assert_array_equal(out.array, op(x))
+        assert out.kind == "frame" and out.array.dtype == np.uint8
+    assert out.meta["filter"] == [{"kind": "temporal", "weights": w, "normalize": False,
+                                   "warmup": warmup, "order": "oldest_to_newest"}]
 
 
 def test_kernel_chain_equals_conv2d_and_meta_has_full_spec():
@@ -67,9 +55,9 @@ def test_chain_applies_stages_in_order():
     p = StreamPipeline("cam", sp)
     f = frames(3)
     outs = [p.process(x)[0].array for x in f]
-    tf = TemporalFilter(cfg.TemporalStage(weights=[0.5, 0.5]))
+    tf = TemporalFIR([0.5, 0.5])
     for x, got in zip(f, outs, strict=True):
-        np.testing.assert_allclose(got, conv2d(tf.apply(x), kernels.get("sobel_x"), padding="same"))
+        np.testing.assert_allclose(got, conv2d(tf(x), kernels.get("sobel_x"), padding="same"))
 
 
 def test_bank3d_stage_from_npy_file(tmp_path):
@@ -81,6 +69,7 @@ def test_bank3d_stage_from_npy_file(tmp_path):
     assert out.kind == "features" and out.array.dtype == np.float32
     np.testing.assert_allclose(out.array, conv3d(frames(1)[0], bank, padding="valid"), rtol=1e-5, atol=1e-3)
     assert out.meta["filter"][0]["bank_shape"] == [4, 3, 3, 3]
+    assert out.meta["filter"][0]["layout"] == "K,D,F,F" and out.meta["filter"][0]["filters"] == bank.tolist()
 
 
 def test_sample_pipeline_and_replaced_filter_continue_exactly():
@@ -96,19 +85,76 @@ def test_sample_pipeline_and_replaced_filter_continue_exactly():
     np.testing.assert_allclose(out.array, whole[20:], atol=1e-12)
 
 
-def test_set_output_rejects_stage_of_wrong_kind():
+def test_sample_meta_has_order_and_lag():
+    sp = stream({"kind": "laser"}, {"s": {"kind": "causal_fir", "weights": [1, 1, 2], "normalize": True}})
+    (out,) = StreamPipeline("laser", sp).process(np.ones(4))
+    assert out.meta["filter"] == [{"kind": "causal_fir", "weights": [1.0, 1.0, 2.0], "normalize": True,
+                                   "warmup": "renormalize", "nonfinite": "hold",
+                                   "order": "oldest_to_newest", "lag_samples": 0.75}]
+    assert out.kind == "samples"
+
+
+BANK = {"kind": "bank3d", "filters": np.ones((1, 3, 3, 3)).tolist()}
+
+
+@pytest.mark.parametrize(
+    ("source", "stages", "needle"),
+    [
+        ({"kind": "laser"}, {"kind": "kernel2d", "kernel": "blur"},
+         "stream 'x': output 's' stage 0: 'kernel2d' does not apply to a sample stream; "
+         "expected one of ['causal_fir']"),
+        ({"kind": "synthetic"}, {"kind": "causal_fir", "weights": [1]},
+         "'causal_fir' does not apply to a frame stream; expected one of ['kernel2d', 'bank3d', 'temporal']"),
+        ({"kind": "synthetic"}, [BANK, {"kind": "kernel2d", "kernel": "blur"}], "must be the last stage"),
+        ({"kind": "camera"}, {"kind": "bank3d", "filters": np.ones((1, 2, 3, 3)).tolist()}, "depth D=2"),
+        ({"kind": "synthetic"}, [], "output 's' has no stages"),
+    ],
+)
+def test_set_output_applies_the_config_rules(source, stages, needle):
+    first = {"kind": "causal_fir", "weights": [1]} if source["kind"] == "laser" else BANK
+    p = StreamPipeline("x", stream(source, {"s": first}))
+    with pytest.raises(ConfigError) as info:
+        p.set_output("s", cfg.parse_stages(stages))
+    assert needle in str(info.value)
+    assert p.version == 0 and p.outputs == {"s": cfg.parse_stages(first)}
+
+
+def test_remove_output_names_the_outputs():
     p = StreamPipeline("laser", stream({"kind": "laser"}, {"s": {"kind": "causal_fir", "weights": [1]}}))
-    with pytest.raises(ConfigError, match="does not apply to stream 'laser'"):
-        p.set_output("s", cfg.parse_stages({"kind": "kernel2d", "kernel": "blur"}))
-    with pytest.raises(ConfigError, match="has no output 'zz'"):
+    with pytest.raises(ConfigError, match=r"has no output 'zz'; has \['s'\]"):
         p.remove_output("zz")
+    p.remove_output("s")
+    assert p.outputs == {} and p.version == 1
 
 
-def test_build_chain_kind():
+def test_build_chain_kind_and_ops():
     fir = cfg.parse_stages({"kind": "causal_fir", "weights": [1]})
-    assert build_chain(fir, sampled=True).kind == "samples"
-    bank = {"kind": "bank3d", "filters": np.ones((1, 3, 3, 3)).tolist()}
-    assert build_chain(cfg.parse_stages(bank), sampled=False).kind == "features"
+    chain = build_chain(fir, items="samples")
+    assert chain.kind == "samples" and chain.stateful and type(chain.stages[0]) is CausalFIR
+    bank = build_chain(cfg.parse_stages(BANK), items="frames")
+    assert bank.kind == "features" and not bank.stateful and type(bank.stages[0]) is Bank3D
+    k = build_chain(cfg.parse_stages([{"kind": "temporal", "weights": [1, 1]},
+                                      {"kind": "kernel2d", "kernel": "blur"}]), items="frames")
+    assert k.kind == "frame" and k.stateful and [type(s) for s in k.stages] == [TemporalFIR, Conv2D]
+
+
+def test_chain_reset_restarts_the_stateful_stages():
+    chain = build_chain(cfg.parse_stages([{"kind": "temporal", "weights": [0.5, 0.5], "warmup": "zeros"},
+                                          {"kind": "kernel2d", "kernel": "identity"}]), items="frames")
+    x = np.full((4, 4, 3), 100, np.uint8)
+    first = chain.apply(x)
+    assert not np.array_equal(chain.apply(x), first)
+    chain.reset()
+    np.testing.assert_array_equal(chain.apply(x), first)
+
+
+def test_pipeline_items_and_stateful_come_from_the_kinds():
+    lp = StreamPipeline("l", stream({"kind": "laser"}, {"s": {"kind": "causal_fir", "weights": [1]}}))
+    assert lp.items == "samples" and lp.stateful and lp.sampled  # .sampled: kept for service.py
+    cp = StreamPipeline("c", stream({"kind": "camera"}, {"k": {"kind": "kernel2d", "kernel": "blur"}}))
+    assert cp.items == "frames" and not cp.stateful and not cp.sampled
+    cp.set_output("t", cfg.parse_stages({"kind": "temporal", "weights": [1, 1]}))
+    assert cp.stateful and cp.chain("t").stateful and not cp.chain("k").stateful
 
 
 def test_an_output_that_rejects_a_frame_is_skipped_and_reported():

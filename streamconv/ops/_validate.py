@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -57,7 +56,3 @@ def check_ndim(name: str, arr: np.ndarray, ndim: int | tuple[int, ...]) -> None:
         want = " or ".join(f"{n}D" for n in allowed)
         raise StreamconvError(f"invalid {name}: {arr.ndim}D array of shape {arr.shape}; expected {want}")
 
-
-def is_close_to(value: float, target: float, tol: float = 1e-9) -> bool:
-    """Return True when ``value`` is within ``tol`` (relative and absolute) of ``target``."""
-    return math.isclose(value, target, rel_tol=tol, abs_tol=tol)

@@ -6,7 +6,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike, NDArray
 
 from streamconv.errors import StreamconvError
 from streamconv.ops._dtype import float_type
@@ -20,7 +20,7 @@ from streamconv.ops.conv2d import (
     strided_window,
 )
 
-__all__ = ["conv3d"]
+__all__ = ["Bank3D", "conv3d"]
 
 
 def conv3d(
@@ -93,6 +93,73 @@ def conv3d(
     compute = float_type(frame.dtype)
     return _bank(frame.astype(compute, copy=False), w.astype(compute), b, ph, pw, stride,
                  BORDERS[border]["cv2"])
+
+
+class Bank3D:
+    """A validated bank of depth-spanning filters, ready to apply to many frames.
+
+    Calling the object with a frame returns :func:`conv3d` of it with the bank, padding,
+    stride, bias and border given here, cast to ``dtype`` when one is given.
+
+    Parameters
+    ----------
+    bank : (K, D, F_h, F_w) array_like
+        Finite filters in PyTorch's weight layout.
+    padding, stride, bias, border
+        As in :func:`conv3d`.
+    dtype : dtype-like, optional
+        The feature maps' dtype; ``None`` keeps :func:`conv3d`'s (float32 for 8/16-bit and
+        float32 frames, float64 otherwise).
+
+    Examples
+    --------
+    >>> op = Bank3D(np.ones((2, 3, 3, 3)), bias=[0, 1], padding="same", dtype=np.float32)
+    >>> op(np.ones((4, 4, 3)))[1, 1].tolist(), op.shape
+    ([27.0, 28.0], (2, 3, 3, 3))
+    """
+
+    def __init__(
+        self,
+        bank: NDArray[Any] | list[Any],
+        *,
+        padding: Padding = 0,
+        stride: int = 1,
+        bias: NDArray[Any] | list[float] | None = None,
+        border: Border = "zero",
+        dtype: DTypeLike | None = None,
+    ) -> None:
+        self.bank = check_finite_array("bank", bank, ndim=4)
+        self.bank.setflags(write=False)
+        k_count, _, fh, fw = self.bank.shape
+        self.stride = check_int("stride", stride, minimum=1)
+        self.border: Border = check_choice("border", border, BORDERS)
+        self.padding = padding
+        resolve_padding(padding, (fh, fw))  # raises now on a bad padding, not at the first frame
+        self.bias = None if bias is None else check_finite_array("bias", bias, ndim=1)
+        if self.bias is not None and self.bias.shape != (k_count,):
+            raise StreamconvError(
+                f"invalid bias shape {self.bias.shape}; expected ({k_count},), one per filter"
+            )
+        self.dtype = None if dtype is None else np.dtype(dtype)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """The bank's shape ``(K, D, F_h, F_w)``."""
+        k, d, fh, fw = self.bank.shape
+        return (k, d, fh, fw)
+
+    def __call__(self, frame: NDArray[Any]) -> NDArray[np.floating]:
+        """Filter one ``(H, W, D)`` frame into ``(H2, W2, K)`` feature maps; see :func:`conv3d`."""
+        out = conv3d(frame, self.bank, padding=self.padding, stride=self.stride, bias=self.bias,
+                     border=self.border)
+        return out if self.dtype is None else out.astype(self.dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Bank3D(shape={self.shape}, padding={self.padding!r}, stride={self.stride}, "
+            f"border={self.border!r}, bias={None if self.bias is None else self.bias.tolist()}, "
+            f"dtype={None if self.dtype is None else str(self.dtype)})"
+        )
 
 
 def _bank(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import operator
 from collections import deque
-from typing import Any, Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 from streamconv.errors import StreamconvError
 from streamconv.ops._validate import check_choice, check_finite_array
 
-__all__ = ["NONFINITE_POLICIES", "WARMUPS", "CausalFIR"]
+__all__ = ["NONFINITE_POLICIES", "WARMUPS", "CausalFIR", "CausalWeights"]
 
 Warmup = Literal["renormalize", "zeros", "first"]
 Nonfinite = Literal["hold", "zero", "propagate"]
@@ -23,6 +23,85 @@ WARMUPS = ("renormalize", "zeros", "first")
 NONFINITE_POLICIES = ("hold", "zero", "propagate")
 
 _mul = operator.mul
+_T = TypeVar("_T")
+
+
+class CausalWeights:
+    r"""The weights of a causal window and their warm-up arithmetic, shared by every causal op.
+
+    :class:`CausalFIR` (a window over samples) and
+    :class:`streamconv.ops.temporal.TemporalFIR` (a window over frames, per pixel) both hold
+    one, so the weights are validated, normalized and warmed up by one implementation.
+
+    Parameters
+    ----------
+    weights : (m,) array_like
+        Finite weights oldest to newest.
+    normalize : bool
+        Divide the weights by their sum (which must not be 0).
+    warmup : {'renormalize', 'zeros', 'first'}
+        The policy while fewer than ``m`` items have been seen (see :class:`CausalFIR`).
+
+    Notes
+    -----
+    With ``n < m - 1`` past items the window meets only the newest ``n + 1`` weights, whose sum
+    (the partial gain) is ``g_n = sum_{a=0}^{n} w_{-a}``.  ``'renormalize'`` scales such a partial
+    window by ``sum(w) / g_n`` (by 1 where ``g_n = 0``); ``'zeros'`` and ``'first'`` instead fill
+    the ``m - 1`` missing past items with zeros or with the first item (:meth:`assumed`).
+
+    Examples
+    --------
+    >>> cw = CausalWeights([1.0, 1.0, 2.0], normalize=True)
+    >>> cw.weights.tolist(), cw.scale(0), cw.scale(1)
+    ([0.25, 0.25, 0.5], 2.0, 1.3333333333333333)
+    """
+
+    def __init__(
+        self, weights: ArrayLike, *, normalize: bool = False, warmup: Warmup = "renormalize"
+    ) -> None:
+        w = check_finite_array("weights", weights, ndim=1)
+        if normalize:
+            total = float(w.sum())
+            if total == 0.0:
+                raise StreamconvError(
+                    f"invalid weights {w.tolist()}: they sum to 0, so normalize=True cannot "
+                    "divide by the sum"
+                )
+            w = w / total
+        self.warmup: Warmup = check_choice("warmup", warmup, WARMUPS)
+        self.normalize = bool(normalize)
+        self.weights: NDArray[np.float64] = w.copy()  # never freeze (or share) the caller's array
+        self.weights.setflags(write=False)
+        self.m = len(w)
+        self.total = float(w.sum())
+        # Sum of the newest j+1 weights, j = 0..m-1: the gain of a partly filled window.
+        self._seen_gain = np.cumsum(w[::-1])
+
+    def assumed(self, first: _T, zero: _T) -> _T | None:
+        """Return the item the policy assumes before the stream (``None`` for ``'renormalize'``)."""
+        if self.warmup == "zeros":
+            return zero
+        if self.warmup == "first":
+            return first
+        return None
+
+    def scale(self, n: int) -> float:
+        """Return the factor of a renormalized window that has seen ``n < m - 1`` past items."""
+        gain = self._seen_gain[n]
+        return float(self.total / gain) if gain != 0.0 else 1.0
+
+    def scales(self, n: int, k: int) -> NDArray[np.float64]:
+        """Return :meth:`scale` of ``k`` successive partial windows, the first with ``n`` past items."""
+        gain = self._seen_gain[n : n + k]
+        return np.divide(self.total, gain, out=np.ones_like(gain), where=gain != 0.0)
+
+    @property
+    def lag(self) -> float:
+        """Group delay in items, ``sum_a a w_{-a} / sum_a w_{-a}`` (0 for a zero-sum window)."""
+        if self.total == 0.0:
+            return 0.0
+        ages = np.arange(self.m)[::-1]
+        return float((ages * self.weights).sum() / self.total)
 
 
 class CausalFIR:
@@ -72,27 +151,16 @@ class CausalFIR:
         nonfinite: Nonfinite = "hold",
         initial: ArrayLike | None = None,
     ) -> None:
-        w = check_finite_array("weights", weights, ndim=1)
-        if normalize:
-            total = float(w.sum())
-            if total == 0.0:
-                raise StreamconvError(
-                    f"invalid weights {w.tolist()}: they sum to 0, so normalize=True cannot "
-                    "divide by the sum"
-                )
-            w = w / total
-        self.warmup: Warmup = check_choice("warmup", warmup, WARMUPS)
+        self._cw = cw = CausalWeights(weights, normalize=normalize, warmup=warmup)
+        self.warmup: Warmup = cw.warmup
         self.nonfinite: Nonfinite = check_choice("nonfinite", nonfinite, NONFINITE_POLICIES)
-        self.normalize = bool(normalize)
-        self._w = w.copy()  # never freeze (or share) the caller's array
-        self._w.setflags(write=False)
-        self._wlist = w.tolist()
+        self.normalize = cw.normalize
+        self._w = cw.weights
+        self._wlist = cw.weights.tolist()
         self._whist = self._wlist[:-1]
         self._w0 = self._wlist[-1]
-        self._m = len(self._wlist)
-        self._total = float(w.sum())
-        # Sum of the newest j+1 weights, j = 0..m-1: the gain of a partly filled window.
-        self._seen_gain = np.cumsum(w[::-1])
+        self._m = cw.m
+        self._total = cw.total
         self._initial = (
             None if initial is None else check_finite_array("initial", initial, ndim=1).tolist()
         )
@@ -110,9 +178,9 @@ class CausalFIR:
         self.nonfinite_count = 0
         self.samples_seen = 0
         if self._initial is not None:
-            if self._initial and self.warmup != "renormalize":
+            fill = self._cw.assumed(self._initial[0], 0.0) if self._initial else None
+            if fill is not None:
                 # A short history is preceded by what the warm-up policy assumes before the stream.
-                fill = 0.0 if self.warmup == "zeros" else self._initial[0]
                 self._hist.extend([fill] * (self._m - 1 - len(self._initial)))
             self._hist.extend(self._initial)
             self.samples_seen = len(self._initial)
@@ -134,10 +202,7 @@ class CausalFIR:
     @property
     def lag(self) -> float:
         """Group delay in samples, ``sum_a a w_{-a} / sum_a w_{-a}`` (0 for a zero-sum window)."""
-        if self._total == 0.0:
-            return 0.0
-        ages = np.arange(self._m)[::-1]
-        return float((ages * self._w).sum() / self._total)
+        return self._cw.lag
 
     def __len__(self) -> int:
         return self._m
@@ -166,8 +231,7 @@ class CausalFIR:
             n = self._m - 1
         else:  # renormalize, window not full yet
             acc = x * self._w0 + sum(map(_mul, hist, self._whist[self._m - 1 - n :]))
-            gain = self._seen_gain[n]
-            acc = acc * (self._total / gain) if gain != 0.0 else acc
+            acc = acc * self._cw.scale(n)
         self.samples_seen += 1
         if self._m > 1:
             hist.append(x)
@@ -201,9 +265,7 @@ class CausalFIR:
             padded = np.concatenate((np.zeros(m - 1 - n_hist), ext))
             out = np.correlate(padded, self._w, "valid")
             k = min(m - 1 - n_hist, out.size)
-            gain = self._seen_gain[n_hist : n_hist + k]
-            scale = np.divide(self._total, gain, out=np.ones_like(gain), where=gain != 0.0)
-            out[:k] *= scale
+            out[:k] *= self._cw.scales(n_hist, k)
         if m > 1:
             self._hist.extend(arr[-(m - 1) :].tolist())
         self.samples_seen += arr.size
@@ -238,8 +300,3 @@ class CausalFIR:
     def __call__(self, x: ArrayLike) -> NDArray[np.float64]:
         """Alias of :meth:`process`."""
         return self.process(x)
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> CausalFIR:
-        """Build from a dict such as a config's ``{'weights': [...], 'warmup': ...}``."""
-        return cls(**spec)

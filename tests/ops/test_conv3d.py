@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from streamconv.errors import StreamconvError
 from streamconv.ops.conv2d import conv2d, output_size
-from streamconv.ops.conv3d import conv3d
+from streamconv.ops.conv3d import Bank3D, conv3d
 from tests._reference import naive_conv3d, padding_amounts
 
 PROPERTY = settings(max_examples=50, deadline=None)
@@ -298,3 +298,41 @@ def test_filters_larger_than_the_padded_frame():
 def test_bad_frame(frame):
     msg = _raises(conv3d, frame, BANK)
     assert "frame" in msg and (str(frame.shape) in msg or f"{frame.ndim}D" in msg)
+
+
+# -- Bank3D: conv3d with the checks done once ------------------------------------------------------
+@pytest.mark.parametrize("dtype", [None, np.float32])
+def test_bank3d_object_equals_conv3d(dtype):
+    rng = np.random.default_rng(11)
+    frame = rng.integers(0, 256, (9, 10, 3)).astype(np.float64)
+    bank = rng.normal(size=(2, 3, 3, 3))
+    op = Bank3D(bank, padding="same", stride=2, bias=[0.5, -1.0], border="reflect", dtype=dtype)
+    expected = conv3d(frame, bank, padding="same", stride=2, bias=[0.5, -1.0], border="reflect")
+    out = op(frame)
+    assert out.dtype == (np.float64 if dtype is None else np.float32)
+    np.testing.assert_array_equal(out, expected.astype(out.dtype))
+    np.testing.assert_allclose(out, naive_conv3d(frame, bank, "same", 2, [0.5, -1.0], "reflect"), rtol=1e-6)
+    assert op.shape == (2, 3, 3, 3) and not op.bank.flags.writeable
+
+
+def test_bank3d_repr_lists_every_parameter():
+    op = Bank3D(np.ones((1, 3, 1, 1)), bias=[2.0], dtype=np.float32)
+    assert repr(op) == (
+        "Bank3D(shape=(1, 3, 1, 1), padding=0, stride=1, border='zero', bias=[2.0], dtype=float32)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"bias": [1.0, 2.0]}, r"invalid bias shape \(2,\); expected \(1,\)"),
+        ({"stride": 0}, "invalid stride 0"),
+        ({"border": "mirror"},
+         r"invalid border 'mirror'; expected one of \['reflect', 'replicate', 'zero'\]"),
+        ({"padding": "full"}, "full"),
+    ],
+)
+def test_bank3d_validates_once_at_construction(kwargs, pattern):
+    with pytest.raises(StreamconvError, match=pattern) as info:
+        Bank3D(np.ones((1, 3, 3, 3)), **kwargs)
+    assert isinstance(info.value, ValueError)

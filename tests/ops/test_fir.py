@@ -565,12 +565,6 @@ def test_single_tap_is_a_gain():
     assert fir.history == ()
 
 
-def test_from_spec_builds_the_same_filter():
-    spec = {"weights": [0.2, 0.8], "warmup": "zeros", "nonfinite": "zero"}
-    fir = CausalFIR.from_spec(spec)
-    assert repr(fir) == repr(CausalFIR([0.2, 0.8], warmup="zeros", nonfinite="zero"))
-
-
 # -- error cases ----------------------------------------------------------------------------------
 def _raises(match, fn, *args, **kwargs):
     with pytest.raises(StreamconvError, match=match) as info:
