@@ -117,12 +117,6 @@ class StreamPipeline:
         self.version = 0
 
     @property
-    def sampled(self) -> bool:
-        """True for a sample stream (``items == 'samples'``)."""
-        # Used by service.py until the runtime rewrite lands; use .items elsewhere.
-        return self.items == "samples"
-
-    @property
     def outputs(self) -> dict[str, list[Any]]:
         """The current stage configs per output."""
         return dict(self._specs)

@@ -150,9 +150,9 @@ def test_chain_reset_restarts_the_stateful_stages():
 
 def test_pipeline_items_and_stateful_come_from_the_kinds():
     lp = StreamPipeline("l", stream({"kind": "laser"}, {"s": {"kind": "causal_fir", "weights": [1]}}))
-    assert lp.items == "samples" and lp.stateful and lp.sampled  # .sampled: kept for service.py
+    assert lp.items == "samples" and lp.stateful
     cp = StreamPipeline("c", stream({"kind": "camera"}, {"k": {"kind": "kernel2d", "kernel": "blur"}}))
-    assert cp.items == "frames" and not cp.stateful and not cp.sampled
+    assert cp.items == "frames" and not cp.stateful
     cp.set_output("t", cfg.parse_stages({"kind": "temporal", "weights": [1, 1]}))
     assert cp.stateful and cp.chain("t").stateful and not cp.chain("k").stateful
 
