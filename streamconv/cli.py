@@ -172,6 +172,21 @@ def _print_status(status: dict[str, Any]) -> None:
         for out, stages in st["outputs"].items():
             desc = " -> ".join(_stage_text(s) for s in stages)
             print(f"  {name}/{out}: {desc}")
+    roles = status.get("roles") or {}
+    prod = roles.get("producer")
+    if prod:
+        print(f"producer {prod['id']} (host {prod['host']}, pid {prod['pid']}): "
+              f"heartbeat {prod['heartbeat_age_ms']:.0f} ms ago, epoch {prod['epoch']}")
+    elif roles:
+        print("producer: none heard from (waiting)")
+    for w in roles.get("workers", []):
+        if w.get("state") != "admitted":
+            print(f"worker {w['id']}: {w['state']}: {w.get('reason', '')}")
+            continue
+        runs = ", ".join(f"{s} {r:.1f}/s" for s, r in sorted(w.get("rates_hz", {}).items())) or "idle"
+        owns = f", owns {', '.join(w['owns'])}" if w.get("owns") else ""
+        print(f"worker {w['id']} (host {w['host']}, pid {w['pid']}): heartbeat {w['heartbeat_age_ms']:.0f} ms "
+              f"ago, runs {runs}{owns}")
     topics = status.get("stats", {}).get("topics", {})
     for topic, t in topics.items():
         p50 = "-" if t["latency_p50_ms"] is None else f"{t['latency_p50_ms']:.2f}"

@@ -97,9 +97,11 @@ class Subscriber(Closing):
         Messages that failed :func:`streamconv.wire.decode`: counted, logged at debug level, dropped.
         Never raised.
     gaps : int
-        Total missing ``seq`` numbers, i.e. messages that never reached this subscriber (lost on the
-        way, or dropped by a full queue).  Tracked per topic, restarted when the header's ``epoch``
-        changes, counted only after a topic's first message in an epoch.
+        Total missing ``seq`` numbers: the producer numbers every input and each output carries its
+        input's number, so a missing one is a real loss (on the way, in a full queue, or an input
+        the service skipped and counted in ``_stats`` by reason).  Tracked per topic, restarted when
+        the header's ``epoch`` changes (a producer or publisher restart), counted only after a
+        topic's first message in an epoch.
     gap_events : deque of (topic, epoch, expected_seq, got_seq)
         The last 1000 gaps.
     skipped : int
