@@ -185,8 +185,8 @@ def _print_status(status: dict[str, Any]) -> None:
             continue
         runs = ", ".join(f"{s} {r:.1f}/s" for s, r in sorted(w.get("rates_hz", {}).items())) or "idle"
         owns = f", owns {', '.join(w['owns'])}" if w.get("owns") else ""
-        print(f"worker {w['id']} (host {w['host']}, pid {w['pid']}): heartbeat {w['heartbeat_age_ms']:.0f} ms "
-              f"ago, runs {runs}{owns}")
+        print(f"worker {w['id']} (host {w['host']}, pid {w['pid']}): "
+              f"heartbeat {w['heartbeat_age_ms']:.0f} ms ago, runs {runs}{owns}")
     topics = status.get("stats", {}).get("topics", {})
     for topic, t in topics.items():
         p50 = "-" if t["latency_p50_ms"] is None else f"{t['latency_p50_ms']:.2f}"
