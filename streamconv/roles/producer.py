@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import socket
 import threading
 import time
@@ -38,6 +37,7 @@ from streamconv import config as cfg
 from streamconv import wire
 from streamconv.errors import WireError
 from streamconv.roles import links, protocol
+from streamconv.roles.base import Role
 from streamconv.roles.interest import Interest
 from streamconv.roles.peers import Peers
 from streamconv.roles.ring import ReplayRing
@@ -51,11 +51,6 @@ IDLE_BATCH_S = 0.2  # batch length of a sample stream nobody subscribes to
 #: Published samples kept per stream for a successor's state: covers any causal window allowed.
 MIN_HISTORY = 4096
 _POLL_MS = 50
-
-
-def role_id(role: str) -> str:
-    """Return a fresh id for a role instance: role, host, pid and 4 random hex digits."""
-    return f"{role}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
 def _history(stream: cfg.StreamConfig) -> int:
@@ -234,7 +229,7 @@ class _FrameReader(threading.Thread):
                     pass
 
 
-class Producer:
+class Producer(Role):
     """The producer role: ``run()`` until ``stop()``; sockets bound at construction.
 
     Parameters
@@ -262,16 +257,9 @@ class Producer:
         clock_ns: Callable[[], int] = time.time_ns,
         role_name: str | None = None,
     ) -> None:
-        self.config = config
-        self.links = config.links
-        self.id = role_name or role_id("producer")
+        super().__init__(config, context=context, clock_ns=clock_ns, role_name=role_name)
         self.epoch = wire.new_epoch()
-        self.config_hash = protocol.config_hash(config)
-        self.clock_ns = clock_ns
-        self.ctx = context if context is not None else zmq.Context.instance()
-        self._stop = threading.Event()
         self._readers_stop = threading.Event()
-        self.error: BaseException | None = None
         secret = links.link_secret(config)
         hwm = max(config.service.sensor_queue, 1000)
         self.dispatch = links.bind_router(
@@ -284,8 +272,6 @@ class Producer:
         self.wake = self.ctx.socket(zmq.PULL)
         self.wake.setsockopt(zmq.LINGER, 0)
         self.wake.bind(self.wake_endpoint)
-        self.dead_after_ns = int(self.links.dead_after_ms * 1e6)
-        self.heartbeat_ns = int(self.links.heartbeat_ms * 1e6)
         self.workers = Peers(dead_after_ns=self.dead_after_ns)
         self.credits: dict[str, int] = defaultdict(int)
         self.welcomed: dict[str, int] = {}  # worker -> when we last sent it our epoch
@@ -311,10 +297,6 @@ class Producer:
                 self.frame_lanes[name] = _FrameLane(name, stream, source, stateful=stateful)
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def stop(self) -> None:
-        """Ask :meth:`run` to return (thread-safe; what a signal handler calls)."""
-        self._stop.set()
-
     def run(self) -> None:
         """Read the sources and dispatch until :meth:`stop`; then tell the peers and close."""
         for lane in self.frame_lanes.values():
@@ -556,27 +538,13 @@ class Producer:
         first_sample = lane.emitted
         lane.emitted += k
         meta: dict[str, Any] = {"sample_period_ns": int(chunk.period_ns), "first_sample": first_sample}
-        wire_frames = wire.encode(
-            f"{lane.name}/raw",
-            np.ascontiguousarray(chunk.values, dtype=np.float64),
-            stream=lane.name,
-            kind="samples",
-            epoch=self.epoch,
-            seq=seq,
-            t_capture_ns=int(chunk.t_capture_ns),
-            meta=meta,
-        )
+        header = {"stream": lane.name, "kind": "samples", "epoch": self.epoch, "seq": seq,
+                  "t_capture_ns": int(chunk.t_capture_ns), "meta": meta}
+        raw = np.ascontiguousarray(chunk.values, np.float64)
+        wire_frames = wire.encode(f"{lane.name}/raw", raw, **header)
         if chunk.truth is not None and not state_only and self.interest.wants(f"{lane.name}/truth"):
-            wire_frames += wire.encode(
-                f"{lane.name}/truth",
-                np.ascontiguousarray(chunk.truth, dtype=np.float64),
-                stream=lane.name,
-                kind="samples",
-                epoch=self.epoch,
-                seq=seq,
-                t_capture_ns=int(chunk.t_capture_ns),
-                meta=meta,
-            )
+            truth = np.ascontiguousarray(chunk.truth, np.float64)
+            wire_frames += wire.encode(f"{lane.name}/truth", truth, **header)
         body = {"stream": lane.name, "seq": seq, "epoch": self.epoch, "state_only": state_only}
         msg = protocol.encode("work", body, wire_frames)
         dropped = lane.ring.append(seq, k, (body, wire_frames[:3], msg))

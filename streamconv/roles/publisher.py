@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -32,10 +31,10 @@ from streamconv import config as cfg
 from streamconv import wire
 from streamconv.errors import ConfigError, WireError
 from streamconv.roles import links, protocol
+from streamconv.roles.base import Role
 from streamconv.roles.golden import stage_hash
 from streamconv.roles.interest import Interest
 from streamconv.roles.peers import Peers
-from streamconv.roles.producer import role_id
 from streamconv.roles.reorder import Reorder
 from streamconv.sockets import EndpointInUseError, TrackingPublisher
 
@@ -70,7 +69,7 @@ def publish_hwm(config: cfg.Config) -> int:
     return AUTO_HWM_VIDEO if frames else AUTO_HWM_SENSORS
 
 
-class Publisher:
+class Publisher(Role):
     """The publisher role: ``run()`` until ``stop()``; every socket bound at construction.
 
     Raises
@@ -89,16 +88,9 @@ class Publisher:
         clock_ns: Callable[[], int] = time.time_ns,
         role_name: str | None = None,
     ) -> None:
-        self.config = config
+        super().__init__(config, context=context, clock_ns=clock_ns, role_name=role_name)
         svc = config.service
-        self.links = config.links
-        self.id = role_name or role_id("publisher")
-        self.config_hash = protocol.config_hash(config)
-        self.clock_ns = clock_ns
-        self.ctx = context if context is not None else zmq.Context.instance()
-        self._stop = threading.Event()
         self._drain = False
-        self.error: BaseException | None = None
         self.started_ns = clock_ns()
         self.stats_epoch = wire.new_epoch()  # the _stats topic's own numbering
         self.epoch = self.stats_epoch  # the wire epoch of data topics (renewed per producer epoch)
@@ -133,8 +125,6 @@ class Publisher:
             self.close()
             raise
         self.interest = Interest()
-        self.dead_after_ns = int(self.links.dead_after_ms * 1e6)
-        self.heartbeat_ns = int(self.links.heartbeat_ms * 1e6)
         self.workers = Peers(dead_after_ns=self.dead_after_ns)
         self.excluded: dict[str, str] = {}
         self.producers = Peers(dead_after_ns=self.dead_after_ns)

@@ -30,9 +30,9 @@ from streamconv import wire
 from streamconv.errors import StreamconvError, WireError
 from streamconv.pipeline import StreamPipeline
 from streamconv.roles import links, protocol
+from streamconv.roles.base import Role
 from streamconv.roles.golden import golden_input, stage_hash
 from streamconv.roles.interest import Interest
-from streamconv.roles.producer import role_id
 
 __all__ = ["Worker"]
 
@@ -43,7 +43,7 @@ _POLL_MS = 50
 _INPUT_META = ("sample_period_ns", "first_sample", "index")
 
 
-class Worker:
+class Worker(Role):
     """The worker role: ``run()`` until ``stop()``.
 
     Parameters
@@ -66,14 +66,7 @@ class Worker:
         clock_ns: Callable[[], int] = time.time_ns,
         role_name: str | None = None,
     ) -> None:
-        self.config = config
-        self.links = config.links
-        self.id = role_name or role_id("worker")
-        self.config_hash = protocol.config_hash(config)
-        self.clock_ns = clock_ns
-        self.ctx = context if context is not None else zmq.Context.instance()
-        self._stop = threading.Event()
-        self.error: BaseException | None = None
+        super().__init__(config, context=context, clock_ns=clock_ns, role_name=role_name)
         self.capacity = config.service.video_queue
         self.secret = links.link_secret(config)
         t0 = time.perf_counter()
@@ -119,10 +112,6 @@ class Worker:
         self.warmup_ms += (time.perf_counter() - t0) * 1e3
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def stop(self) -> None:
-        """Ask :meth:`run` to return (thread-safe)."""
-        self._stop.set()
-
     def run(self) -> None:
         """Filter what the producer sends until :meth:`stop`; then tell the peers and close."""
         log.info(

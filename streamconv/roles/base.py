@@ -1,0 +1,63 @@
+"""What every role shares: its config, id, config hash, clock, ZeroMQ context and stop flag."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import zmq
+
+from streamconv import config as cfg
+from streamconv.roles import protocol
+
+__all__ = ["Role", "role_id"]
+
+
+def role_id(role: str) -> str:
+    """Return a fresh id for a role instance: role, host, pid and 4 random hex digits."""
+    return f"{role}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class Role:
+    """The common part of the producer, worker and publisher: ``run()`` until ``stop()``.
+
+    Parameters
+    ----------
+    config : Config
+        The validated config every role of the deployment shares (its hash is in every heartbeat).
+    context : zmq.Context, optional
+        Needed to share ``inproc://`` links with roles in the same process.
+    clock_ns : callable
+        Unix time in ns.
+    role_name : str, optional
+        The role's id (default: ``<role>-<host>-<pid>-<random>``).
+    """
+
+    role = "role"
+
+    def __init__(
+        self,
+        config: cfg.Config,
+        *,
+        context: zmq.Context | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+        role_name: str | None = None,
+    ) -> None:
+        self.config = config
+        self.links = config.links
+        self.id = role_name or role_id(self.role)
+        self.config_hash = protocol.config_hash(config)
+        self.clock_ns = clock_ns
+        self.ctx = context if context is not None else zmq.Context.instance()
+        self._stop = threading.Event()
+        self.error: BaseException | None = None
+        self.dead_after_ns = int(self.links.dead_after_ms * 1e6)
+        self.heartbeat_ns = int(self.links.heartbeat_ms * 1e6)
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return (thread-safe; what a signal handler calls)."""
+        self._stop.set()
