@@ -123,3 +123,25 @@ def test_fit_slope_mb_per_min() -> None:
     assert fit_slope(t, [100, 100.5, 101, 101.5, 102]) == pytest.approx(1.0)
     assert fit_slope(t, [100] * 5) == pytest.approx(0.0)
     assert fit_slope([0], [1]) == 0.0
+
+
+def test_bench_roles_smoke_kills_only_its_own_processes(tmp_path: Path) -> None:
+    js = tmp_path / "roles.json"
+    t0 = time.monotonic()
+    code, text = _run_bench(["--smoke", "--only", "roles", "--json", str(js)])
+    assert code == 0, text
+    assert time.monotonic() - t0 < 60
+    assert "split - one process" in text and "2 / 1" in text and "laser owner" in text
+    data = json.loads(js.read_text())
+    roles = data["sections"]["roles"]
+    ov = roles["overhead"]
+    for run in (ov["one_process"], ov["split"]):
+        assert run["messages"] > 0 and run["latency_ms"]["p50"] > 0
+    assert ov["publish_transport"] == "tcp" and ov["diff_ms"]["p50"] is not None
+    sc = roles["scaling"]
+    assert sc["one_worker"]["messages"] > 0 and sc["two_workers"]["messages"] > 0 and sc["ratio"] > 0
+    events = roles["failover"]["events"]
+    assert [e["killed"] for e in events] == ["frames-only", "laser owner"]
+    assert all(e["frames_after_kill"] > 0 for e in events)
+    assert [t["section"] for t in data["targets"]] == ["roles", "roles"]
+    assert "roles" not in runner.DEFAULT_SECTIONS and "roles" in runner.SECTIONS

@@ -18,8 +18,8 @@ __all__ = ["DEFAULT_SECTIONS", "SECTIONS", "add_arguments", "main", "run"]
 
 #: Sections run by default, in this order.
 DEFAULT_SECTIONS = ("ops", "transport", "e2e", "sensor", "idle")
-#: Every section; ``soak`` runs only when asked for (it lasts minutes).
-SECTIONS = (*DEFAULT_SECTIONS, "soak")
+#: Every section; ``soak`` and ``roles`` run only when asked for (they last minutes).
+SECTIONS = (*DEFAULT_SECTIONS, "soak", "roles")
 TORCH_PYTHON_ENV = "STREAMCONV_BENCH_TORCH_PYTHON"
 
 TITLES = {
@@ -29,6 +29,7 @@ TITLES = {
     "sensor": "sensor lane through the daemon",
     "idle": "idle daemon CPU",
     "soak": "soak: RSS over time",
+    "roles": "roles across processes: split vs one process, bank3d scaling, failover",
 }
 
 
@@ -49,7 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: seconds, meaningless
     p.add_argument("--only", type=_sections, default=list(DEFAULT_SECTIONS), metavar="SECTIONS",
                    help=f"comma-separated sections to run: {', '.join(SECTIONS)} "
-                   f"(default: {','.join(DEFAULT_SECTIONS)}; soak only when named)")
+                   f"(default: {','.join(DEFAULT_SECTIONS)}; soak and roles only when named)")
     p.add_argument("--json", metavar="PATH", type=Path, help="write every raw number here")
     p.add_argument("--plot", metavar="PATH", type=Path,
                    help="write a bar chart of the targets (measured / target) here, e.g. docs/img/bench.png")
@@ -86,6 +87,10 @@ def _section_runner(name: str, profile: str, args: argparse.Namespace,
         fn = {"e2e": e2e.run_e2e, "sensor": e2e.run_sensor, "idle": e2e.run_idle}[name]
         return (lambda: fn(profile, log=_log), lambda res: e2e.report(name, res),
                 lambda res, all_: e2e.targets({name: res}))
+    if name == "roles":
+        from streamconv.bench import roles
+
+        return lambda: roles.run(profile, log=_log), roles.report, lambda res, all_: roles.targets(res)
     from streamconv.bench import soak
 
     minutes = args.soak_minutes if profile == "full" else min(args.soak_minutes, 0.25)

@@ -1,0 +1,465 @@
+"""Roles across processes: the split topology (publisher + producer + N workers) against ``streamconv run``.
+
+Section ``roles`` (``--only roles``; not run by default, it takes minutes):
+
+- **overhead**: the same config, 720p synthetic camera at 30 fps with one output ``sharpen`` and
+  the default's laser, run (a) as one process (``streamconv run``, inproc links) and (b) as
+  publisher + producer + 1 worker processes joined by tcp loopback links.  Latency capture ->
+  subscriber of ``camera/sharpen`` (p50, p99), frames/s delivered, ``seq`` gaps.  Both publish on
+  ``tcp://127.0.0.1`` (:data:`PUBLISH_TRANSPORT`), so only the links differ.
+- **scaling**: a K=16 3x3x3 ``bank3d`` (seeded random filters) on 720p, the source unthrottled
+  (``fps: 0``: as fast as the workers take frames), split with 1 and then 2 workers: frames/s
+  received on ``camera/features`` and the publisher's own count (``ctl stats``), and the ratio.
+- **failover**: split, 2 workers, 720p sharpen at 30 fps.  Each repeat SIGKILLs the worker that
+  does not own ``laser`` (it processes frames by credit like the other), then, after a
+  replacement was admitted, the one that owns ``laser``: the time from the kill to the next
+  ``camera/sharpen`` frame received, the longest silence between two frames around the kill,
+  the ``seq`` gaps of ``camera/sharpen`` and of ``laser/smoothed`` (lossless: expected 0).
+
+Every run starts its processes on fresh free loopback ports, stops them in a ``finally``
+(:class:`procs.Proc` kills the process group), and every wait is bounded in time.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+
+from streamconv.bench.e2e import _collect, _drain, _ms
+from streamconv.bench.procs import Daemon, Proc, default_config, free_endpoints
+from streamconv.bench.targets import Target
+from streamconv.bench.timing import table
+
+__all__ = ["PROFILES", "Split", "report", "run", "targets"]
+
+#: Split p50 / p99 latency over the one-process run's, at most (ms).
+P50_OVERHEAD_TARGET_MS = 3.0
+P99_OVERHEAD_TARGET_MS = 6.0
+#: Both runs publish on this transport (loopback).
+PUBLISH_TRANSPORT = "tcp"
+BANK_K = 16
+BANK_SEED = 9
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "full": {"width": 1280, "height": 720, "fps": 30.0, "warm_s": 4.0, "latency_s": 20.0,
+             "bank_k": BANK_K, "bank_warm_s": 4.0, "bank_s": 12.0, "repeats": 3, "settle_s": 2.0,
+             "after_kill_s": 3.0, "ready_timeout_s": 60.0},
+    "quick": {"width": 1280, "height": 720, "fps": 30.0, "warm_s": 2.0, "latency_s": 5.0,
+              "bank_k": BANK_K, "bank_warm_s": 2.0, "bank_s": 4.0, "repeats": 1, "settle_s": 1.0,
+              "after_kill_s": 2.0, "ready_timeout_s": 60.0},
+    "smoke": {"width": 160, "height": 120, "fps": 30.0, "warm_s": 0.3, "latency_s": 0.8,
+              "bank_k": 2, "bank_warm_s": 0.3, "bank_s": 0.8, "repeats": 1, "settle_s": 0.3,
+              "after_kill_s": 1.0, "ready_timeout_s": 30.0},
+}
+
+
+# -- configs --------------------------------------------------------------------------------------
+def sharpen_config(prof: dict[str, Any]) -> dict[str, Any]:
+    """Return the embedded default with its camera at WxH, ``fps``, one output ``sharpen``; laser as is."""
+    cfg = default_config()
+    cfg["service"] = {**(cfg.get("service") or {}), "publish": f"{PUBLISH_TRANSPORT}://127.0.0.1:0"}
+    cam = cfg["streams"]["camera"]
+    cam["source"] = {**cam["source"], "width": prof["width"], "height": prof["height"], "fps": prof["fps"]}
+    cam["publish_raw"] = False
+    cam["outputs"] = {"sharpen": [{"kind": "kernel2d", "kernel": "sharpen", "padding": "same"}]}
+    return cfg
+
+
+def bank_config(prof: dict[str, Any]) -> dict[str, Any]:
+    """Return an unthrottled WxH synthetic camera, one output ``features``: K seeded random 3x3 filters."""
+    bank = np.random.default_rng(BANK_SEED).standard_normal((prof["bank_k"], 3, 3, 3)) / 9.0
+    return {
+        # a K=16 720p float32 volume is 59 MB: a short send queue bounds the publisher's memory
+        "service": {"publish": f"{PUBLISH_TRANSPORT}://127.0.0.1:0", "publish_hwm": 4},
+        "streams": {"camera": {
+            "source": {"kind": "synthetic", "width": prof["width"], "height": prof["height"], "fps": 0},
+            "publish_raw": False,
+            "outputs": {"features": [{"kind": "bank3d", "padding": "same",
+                                      "filters": np.round(bank, 6).tolist()}]},
+        }},
+    }
+
+
+# -- the split topology -----------------------------------------------------------------------------
+class Split:
+    """publisher + producer + ``workers`` processes of one config, on fresh tcp loopback ports.
+
+    ``service.publish``, ``service.control`` and ``links.dispatch``/``links.collect`` are replaced
+    by free loopback endpoints.  Every process is a :class:`Proc` (its own process group); leaving
+    the context stops them all.
+    """
+
+    def __init__(self, config: dict[str, Any], *, workers: int, name: str = "split") -> None:
+        import yaml
+
+        self.name = name
+        self.publish, self.control, dispatch, collect = free_endpoints(4)
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"sc-bench-{name}-")
+        self.dir = Path(self._tmp.name)
+        config = copy.deepcopy(config)
+        service = config.get("service") or {}
+        config["service"] = {**service, "publish": self.publish, "control": self.control}
+        config["links"] = {**(config.get("links") or {}), "dispatch": dispatch, "collect": collect}
+        self.config = config
+        self.path = self.dir / f"{name}.yaml"
+        self.path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        self.procs: dict[str, Proc] = {}
+        self._n = 0
+        try:
+            self.start("publisher", "publisher")
+            self.start("producer", "producer")
+            for _ in range(workers):
+                self.add_worker()
+        except BaseException:
+            self.close()
+            raise
+
+    def start(self, name: str, role: str) -> Proc:
+        """Start one role as process ``name``."""
+        argv = [sys.executable, "-m", "streamconv", "run", "-c", str(self.path), "--role", role,
+                "--log-level", "info"]
+        p = Proc(argv, name=name, log_dir=self.dir, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        self.procs[name] = p
+        return p
+
+    def add_worker(self) -> Proc:
+        """Start one more worker process."""
+        self._n += 1
+        return self.start(f"worker{self._n}", "worker")
+
+    def worker_procs(self) -> dict[int, Proc]:
+        """Our live worker processes by pid."""
+        return {p.pid: p for n, p in self.procs.items() if n.startswith("worker") and p.alive()}
+
+    def logs(self, lines: int = 12) -> str:
+        """Return the last lines of every process's log."""
+        return "\n".join(f"--- {n}\n{p.log_tail(lines)}" for n, p in self.procs.items())
+
+    def status(self, timeout: float = 1.0) -> dict[str, Any]:
+        """Return ``ctl status`` of the publisher."""
+        from streamconv import control
+
+        return control.request({"cmd": "status"}, self.control, timeout=timeout)["status"]
+
+    def stats(self) -> dict[str, Any]:
+        """Return ``ctl stats`` of the publisher (``{}`` if it does not answer)."""
+        from streamconv import control
+
+        try:
+            reply = control.request({"cmd": "stats"}, self.control, timeout=2.0)
+        except TimeoutError:
+            return {}
+        return reply.get("stats", {}) if reply.get("ok") else {}
+
+    def wait_workers(self, n: int, timeout: float, *, owner: bool) -> dict[str, Any]:
+        """Wait until ``n`` of our live workers are admitted; return the status.
+
+        Also waits for the producer to be known and, with ``owner``, a worker to own a sample
+        stream.  Raises RuntimeError after ``timeout`` s or when the publisher or producer exits.
+        """
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while True:
+            for name, p in self.procs.items():
+                if name in ("publisher", "producer") and not p.alive():
+                    raise RuntimeError(f"{self.name}: {name} exited ({p.popen.returncode}):\n{self.logs()}")
+            try:
+                st = self.status(timeout=0.5)
+                last = st["roles"]
+                ours = self.worker_procs()
+                admitted = [w for w in last["workers"]
+                            if w.get("state") == "admitted" and w.get("pid") in ours]
+                if (len(admitted) >= n and last.get("producer") is not None
+                        and (not owner or any(w["owns"] for w in admitted))):
+                    return st
+            except (TimeoutError, KeyError, TypeError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name}: {n} workers not admitted within {timeout:g} s "
+                                   f"(roles {last}):\n{self.logs()}")
+            time.sleep(0.1)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by every process of the topology."""
+        return sum(p.cpu_seconds() for p in self.procs.values())
+
+    def rss_bytes(self) -> int:
+        """Resident memory of every process of the topology now."""
+        return sum(p.rss_bytes() for p in self.procs.values())
+
+    def close(self) -> None:
+        """Stop every process (workers first), then remove the directory."""
+        for name in sorted(self.procs, key=lambda n: ("publisher", "producer").index(n)
+                           if n in ("publisher", "producer") else -1):
+            self.procs[name].stop(timeout=5.0)
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _usage(cpu0: float, cpu1: float, t0: float, rss: int) -> dict[str, float]:
+    wall = time.perf_counter() - t0
+    return {"cpu_percent": 100.0 * (cpu1 - cpu0) / wall if wall > 0 else 0.0, "rss_mb": rss / 2**20}
+
+
+# -- 1. per-frame overhead --------------------------------------------------------------------------
+def _latency_window(endpoint: str, topic: str, prof: dict[str, Any], cpu: Any, rss: Any) -> dict[str, Any]:
+    from streamconv.client import Subscriber
+
+    with Subscriber(endpoint, [topic], timeout=10) as sub:
+        sub.wait_ready(prof["ready_timeout_s"])
+        _drain(sub, prof["warm_s"])
+        cpu0, t0 = cpu(), time.perf_counter()
+        got = _collect(sub, prof["latency_s"], latency=True)
+        got.update(_usage(cpu0, cpu(), t0, rss()))
+    return got
+
+
+def overhead(prof: dict[str, Any], log: Any) -> dict[str, Any]:
+    """Latency capture -> subscriber of camera/sharpen: one process, then publisher + producer + 1 worker."""
+    config = sharpen_config(prof)
+    topic = "camera/sharpen"
+    size = f"{prof['width']}x{prof['height']}"
+    log(f"roles: one-process daemon, {size} sharpen at {prof['fps']:g} fps, {prof['latency_s']:g} s")
+    with Daemon(config, name="roles-one") as d:
+        d.wait_ready(prof["ready_timeout_s"])
+        one = _latency_window(d.publish, topic, prof, d.cpu_seconds, d.rss_bytes)
+        one["daemon_stats"] = d.stats().get("topics", {}).get(topic, {})
+        one["exit_code"] = d.stop()
+    log(f"roles: split publisher + producer + 1 worker over tcp, {prof['latency_s']:g} s")
+    with Split(config, workers=1, name="roles-split1") as s:
+        s.wait_workers(1, prof["ready_timeout_s"], owner=True)
+        split = _latency_window(s.publish, topic, prof, s.cpu_seconds, s.rss_bytes)
+        split["daemon_stats"] = s.stats().get("topics", {}).get(topic, {})
+    a, b = one["latency_ms"], split["latency_ms"]
+    diff = {q: (b[q] - a[q]) if a[q] is not None and b[q] is not None else None for q in ("p50", "p99")}
+    return {"config": config, "topic": topic, "publish_transport": PUBLISH_TRANSPORT,
+            "one_process": one, "split": split, "diff_ms": diff}
+
+
+# -- 2. heavy stage scaling ------------------------------------------------------------------------
+def _bank_run(config: dict[str, Any], workers: int, prof: dict[str, Any]) -> dict[str, Any]:
+    from streamconv.client import Subscriber
+
+    topic = "camera/features"
+    with Split(config, workers=workers, name=f"roles-bank{workers}") as s:
+        s.wait_workers(workers, prof["ready_timeout_s"], owner=False)
+        # a small receive queue: 59 MB a message at 720p K=16; what this process cannot take shows as gaps
+        with Subscriber(s.publish, [topic], timeout=10, rcvhwm=4) as sub:
+            sub.wait_ready(prof["ready_timeout_s"])
+            _drain(sub, prof["bank_warm_s"])
+            st0 = s.stats()
+            cpu0, t0 = s.cpu_seconds(), time.perf_counter()
+            got = _collect(sub, prof["bank_s"], latency=True)
+            got.update(_usage(cpu0, s.cpu_seconds(), t0, s.rss_bytes()))
+            st1 = s.stats()
+        status = s.status()
+    c0 = st0.get("topics", {}).get(topic, {}).get("count")
+    c1 = st1.get("topics", {}).get(topic, {}).get("count")
+    span = (st1.get("uptime_s") or 0.0) - (st0.get("uptime_s") or 0.0)
+    got["published_per_s"] = (c1 - c0) / span if c0 is not None and c1 is not None and span > 0 else None
+    got["processed"] = {w["id"]: w.get("processed", {}) for w in status["roles"]["workers"]}
+    got["workers"] = workers
+    return got
+
+
+def scaling(prof: dict[str, Any], log: Any) -> dict[str, Any]:
+    """K-filter bank3d on unthrottled frames: 1 worker, then 2 workers."""
+    config = bank_config(prof)
+    runs = {}
+    for n in (1, 2):
+        log(f"roles: bank3d K={prof['bank_k']} {prof['width']}x{prof['height']} unthrottled, "
+            f"{n} worker(s), {prof['bank_s']:g} s")
+        runs[n] = _bank_run(config, n, prof)
+    r1, r2 = runs[1]["msg_per_s"], runs[2]["msg_per_s"]
+    p1, p2 = runs[1]["published_per_s"], runs[2]["published_per_s"]
+    return {"k": prof["bank_k"], "one_worker": runs[1], "two_workers": runs[2],
+            "ratio": r2 / r1 if r1 > 0 else None,
+            "ratio_published": p2 / p1 if p1 and p2 is not None else None,
+            "message_mb": prof["width"] * prof["height"] * prof["bank_k"] * 4 / 1e6}
+
+
+# -- 3. failover ----------------------------------------------------------------------------------
+def _pick(s: Split, which: str) -> dict[str, Any]:
+    """Return the admitted worker of ours to kill: the laser's owner, or one without it (frames only)."""
+    ours = s.worker_procs()
+    workers = [w for w in s.status()["roles"]["workers"]
+               if w.get("state") == "admitted" and w.get("pid") in ours]
+    if which == "laser owner":
+        return next(w for w in workers if "laser" in w["owns"])
+    # both take frames by credit; prefer one that is processing them now
+    free = [w for w in workers if not w["owns"]] or workers
+    return max(free, key=lambda w: w.get("rates_hz", {}).get("camera", 0.0))
+
+
+def _kill_and_watch(s: Split, sub: Any, which: str, prof: dict[str, Any]) -> dict[str, Any]:
+    """Receive for ``settle_s``, SIGKILL the ``which`` worker, receive for ``after_kill_s``: what was seen."""
+    frames: list[int] = []  # t_publish_ns (wall clock, set by the publisher) of each camera/sharpen
+    laser_gaps0 = sum(g[3] - g[2] for g in sub.gap_events if g[0] == "laser/smoothed")
+    cam_gaps0 = sum(g[3] - g[2] for g in sub.gap_events if g[0] == "camera/sharpen")
+    laser_n = 0
+    laser_after: float | None = None  # ms from the kill to the next laser/smoothed published
+    killed_at: float | None = None
+    killed_ns = 0
+    victim: dict[str, Any] = {}
+    pid = -1
+    t_end = time.perf_counter() + prof["settle_s"]
+    while True:
+        now = time.perf_counter()
+        if killed_at is None and now >= t_end:
+            victim = _pick(s, which)
+            pid = int(victim["pid"])
+            if pid not in s.worker_procs():  # only ever a process this run started
+                raise RuntimeError(f"pid {pid} is not one of this run's workers")
+            os.kill(pid, signal.SIGKILL)
+            killed_ns = time.time_ns()
+            killed_at = time.perf_counter()
+            t_end = killed_at + prof["after_kill_s"]
+        elif killed_at is not None and now >= t_end:
+            break
+        try:
+            msg = sub.recv(timeout=max(0.001, t_end - now))
+        except TimeoutError:
+            continue
+        tp = msg.header.t_publish_ns if msg.header.t_publish_ns is not None else time.time_ns()
+        if msg.topic == "camera/sharpen":
+            frames.append(tp)
+        elif msg.topic == "laser/smoothed":
+            laser_n += 1
+            if killed_at is not None and laser_after is None and tp > killed_ns:
+                laser_after = (tp - killed_ns) / 1e6
+    for p in s.procs.values():  # reap it
+        if p.pid == pid:
+            p.stop(timeout=1.0)
+    after = [t for t in frames if t > killed_ns] if killed_at is not None else []
+    around = [t for t in frames if t > killed_ns - 500_000_000] if killed_at is not None else frames
+    intervals = np.diff(np.asarray(around, dtype=np.int64)) if len(around) > 1 else np.empty(0)
+    return {
+        "next_frame_ms": (after[0] - killed_ns) / 1e6 if after else None,
+        "longest_silence_ms": float(intervals.max() / 1e6) if intervals.size else None,
+        "frames_after_kill": len(after),
+        "camera_gaps": sum(g[3] - g[2] for g in sub.gap_events if g[0] == "camera/sharpen") - cam_gaps0,
+        "laser_gaps": sum(g[3] - g[2] for g in sub.gap_events if g[0] == "laser/smoothed") - laser_gaps0,
+        "laser_messages": laser_n,
+        "next_laser_ms": laser_after,
+        "killed": which, "owned": victim.get("owns"), "victim_rates_hz": victim.get("rates_hz", {}),
+        "victim_processed": victim.get("processed", {}),
+    }
+
+
+def failover(prof: dict[str, Any], log: Any) -> dict[str, Any]:
+    """Split, 2 workers, sharpen at ``fps``: SIGKILL a frames-only worker, then the laser's owner."""
+    from streamconv.client import Subscriber
+
+    config = sharpen_config(prof)
+    events: list[dict[str, Any]] = []
+    log(f"roles: failover, 2 workers, {prof['repeats']} repeat(s) of two kills")
+    with Split(config, workers=2, name="roles-failover") as s:
+        s.wait_workers(2, prof["ready_timeout_s"], owner=True)
+        with Subscriber(s.publish, ["camera/sharpen", "laser/smoothed"], timeout=10) as sub:
+            sub.wait_ready(prof["ready_timeout_s"])
+            for r in range(prof["repeats"]):
+                for which in ("frames-only", "laser owner"):
+                    s.wait_workers(2, prof["ready_timeout_s"], owner=True)
+                    ev = _kill_and_watch(s, sub, which, prof)
+                    ev["repeat"] = r + 1
+                    events.append(ev)
+                    log(f"roles: killed the {which} worker: next frame after "
+                        f"{_ms(ev['next_frame_ms'])} ms, camera gaps {ev['camera_gaps']}, "
+                        f"laser gaps {ev['laser_gaps']}")
+                    s.add_worker()
+            stats = s.stats()
+    return {"events": events, "lost": {n: v.get("lost", {}) for n, v in stats.get("streams", {}).items()},
+            "replayed_resent": {n: {k: v.get(k) for k in ("resent", "replayed") if v.get(k)}
+                                for n, v in stats.get("streams", {}).items()}}
+
+
+def run(profile: str, *, log: Any = print) -> dict[str, Any]:
+    """Run the ``roles`` section: overhead, scaling, failover."""
+    prof = PROFILES[profile]
+    t0 = time.perf_counter()
+    res: dict[str, Any] = {"profile": profile, "settings": prof}
+    res["overhead"] = overhead(prof, log)
+    res["scaling"] = scaling(prof, log)
+    res["failover"] = failover(prof, log)
+    res["seconds"] = time.perf_counter() - t0
+    return res
+
+
+# -- targets and report ---------------------------------------------------------------------------
+def targets(res: dict[str, Any]) -> list[Target]:
+    """Split minus one-process latency: p50 at most +3 ms, p99 at most +6 ms."""
+    d = res["overhead"]["diff_ms"]
+    prof = res["settings"]
+    what = f"{prof['height']}p {prof['fps']:g} fps sharpen"
+    return [
+        Target("roles", f"split (3 processes, tcp links) - one process: latency p50, {what}",
+               d["p50"], P50_OVERHEAD_TARGET_MS, higher_is_better=False, unit="ms"),
+        Target("roles", f"split (3 processes, tcp links) - one process: latency p99, {what}",
+               d["p99"], P99_OVERHEAD_TARGET_MS, higher_is_better=False, unit="ms"),
+    ]
+
+
+def _f(v: float | None, spec: str = ".1f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def report(res: dict[str, Any]) -> str:
+    """Plain-text tables of the roles section."""
+    ov, sc, fo = res["overhead"], res["scaling"], res["failover"]
+    prof = res["settings"]
+    one, split = ov["one_process"], ov["split"]
+    out = [f"overhead: {prof['width']}x{prof['height']} synthetic at {prof['fps']:g} fps, camera/sharpen "
+           f"(+ the default's laser), publish on {ov['publish_transport']}://127.0.0.1, "
+           f"{prof['latency_s']:g} s after {prof['warm_s']:g} s warm-up"]
+    rows = []
+    for name, r in (("one process (streamconv run)", one), ("split: publisher+producer+1 worker", split)):
+        lat = r["latency_ms"]
+        rows.append([name, str(lat["n"]), f"{r['msg_per_s']:.1f}", str(r["gaps"]), _ms(lat["p50"]),
+                     _ms(lat["p99"]), _ms(r["capture_to_publish_ms"]["p50"]),
+                     _ms(r["publish_to_receive_ms"]["p50"]), f"{r['cpu_percent']:.0f}",
+                     f"{r['rss_mb']:.0f}"])
+    d = ov["diff_ms"]
+    rows.append(["split - one process", "", f"{split['msg_per_s'] - one['msg_per_s']:+.1f}", "",
+                 _f(d["p50"], "+.2f"), _f(d["p99"], "+.2f"),
+                 _f(split["capture_to_publish_ms"]["p50"] - one["capture_to_publish_ms"]["p50"], "+.2f")
+                 if split["capture_to_publish_ms"]["p50"] is not None
+                 and one["capture_to_publish_ms"]["p50"] is not None else "-", "", "", ""])
+    out.append(table(["run", "frames", "fps", "gaps", "p50 ms", "p99 ms", "cap->pub p50", "pub->sub p50",
+                      "CPU %", "RSS MB"], rows))
+    o1, o2 = sc["one_worker"], sc["two_workers"]
+    out.append(f"\nscaling: bank3d K={sc['k']} 3x3x3 (seeded random), {prof['width']}x{prof['height']} "
+               f"unthrottled, {sc['message_mb']:.0f} MB per camera/features message, "
+               f"{prof['bank_s']:g} s after {prof['bank_warm_s']:g} s warm-up")
+    rows = [[f"{r['workers']} worker(s)", str(r["messages"]), f"{r['msg_per_s']:.2f}",
+             _f(r["published_per_s"], ".2f"), str(r["gaps"]), _ms(r["latency_ms"]["p50"]),
+             f"{r['cpu_percent']:.0f}", f"{r['rss_mb']:.0f}"] for r in (o1, o2)]
+    rows.append(["2 / 1", "", _f(sc["ratio"], ".2f"), _f(sc["ratio_published"], ".2f"), "", "", "", ""])
+    out.append(table(["run", "frames", "received/s", "published/s (ctl stats)", "gaps", "latency p50 ms",
+                      "CPU %", "RSS MB"], rows))
+    out.append(f"\nfailover: 2 workers, camera/sharpen at {prof['fps']:g} fps + laser/smoothed; SIGKILL, "
+               f"{prof['after_kill_s']:g} s watched after each kill, a replacement worker started after it")
+    rows = [[str(e["repeat"]), e["killed"], _f(e["victim_rates_hz"].get("camera")), _ms(e["next_frame_ms"]),
+             _ms(e["longest_silence_ms"]),
+             str(e["camera_gaps"]), str(e["laser_gaps"]), _ms(e["next_laser_ms"])] for e in fo["events"]]
+    out.append(table(["repeat", "killed", "its camera Hz", "kill->next publish ms", "longest silence ms",
+                      "camera gaps",
+                      "laser gaps", "kill->next laser publish ms"], rows))
+    lost = {n: v for n, v in fo["lost"].items() if v}
+    out.append(f"   publisher's counters at the end: lost {lost or '-'}, "
+               f"resent/replayed {({n: v for n, v in fo['replayed_resent'].items() if v}) or '-'}")
+    return "\n".join(out)
