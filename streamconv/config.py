@@ -579,13 +579,10 @@ class LinksConfig(_Model):
 
     def connect_address(self, name: str) -> str:
         """Where the peers of link ``name`` connect (a wildcard bind address becomes 127.0.0.1)."""
+        from streamconv.sockets import connectable_endpoint
+
         v = getattr(self, name)
-        if isinstance(v, LinkAddress):
-            return v.connect
-        for wildcard in ("tcp://0.0.0.0:", "tcp://*:"):
-            if v.startswith(wildcard):
-                return "tcp://127.0.0.1:" + v[len(wildcard) :]
-        return v
+        return v.connect if isinstance(v, LinkAddress) else connectable_endpoint(v)
 
     def endpoints(self) -> list[tuple[str, str]]:
         """Every ``(field, endpoint)`` of the links, bind and connect sides."""

@@ -24,7 +24,6 @@ import zmq
 from streamconv import config as cfg
 from streamconv.errors import ConfigError
 from streamconv.sockets import EndpointInUseError
-from streamconv.sources.factory import make_source
 
 __all__ = [
     "EXIT_CONFIG",
@@ -34,7 +33,6 @@ __all__ = [
     "ROLES",
     "Service",
     "check_roles",
-    "make_source",
     "run",
 ]
 

@@ -23,11 +23,14 @@ from streamconv._closing import Closing
 from streamconv.errors import StreamconvError
 
 __all__ = [
+    "ZERO_COPY_BYTES",
     "EndpointInUseError",
     "Publisher",
     "TrackingPublisher",
     "XPublisher",
+    "bind_with_grace",
     "connectable_endpoint",
+    "worth_zero_copy",
     "z85_key",
 ]
 
@@ -40,6 +43,30 @@ Frames = Sequence[bytes | memoryview | zmq.Frame]
 _BIND_GRACE_S = 0.2
 _BIND_RETRY_S = 0.005
 _Z85_KEY_LEN = 40
+#: Payloads from this size on are sent without a copy; a smaller one is cheaper to copy than to track.
+ZERO_COPY_BYTES = 1 << 16
+
+
+def bind_with_grace(sock: zmq.Socket, endpoint: str) -> None:
+    """Bind ``sock``, retrying "address in use" for a moment (a just-closed socket frees its port late)."""
+    deadline = time.monotonic() + _BIND_GRACE_S
+    while True:
+        try:
+            sock.bind(endpoint)
+            return
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise
+        time.sleep(_BIND_RETRY_S)
+
+
+def worth_zero_copy(frame: Any) -> bool:
+    """Return True for a frame large enough to send without a copy (``ZERO_COPY_BYTES``)."""
+    if isinstance(frame, zmq.Frame):
+        return len(frame.buffer) >= ZERO_COPY_BYTES
+    if isinstance(frame, memoryview):
+        return frame.nbytes >= ZERO_COPY_BYTES
+    return len(frame) >= ZERO_COPY_BYTES
 
 
 class EndpointInUseError(OSError):
@@ -112,7 +139,7 @@ class _BoundPublisher(Closing):
             self._configure()
             if curve_key is not None:
                 self._set_curve_server(curve_key)
-            self._bind(endpoint)
+            bind_with_grace(self._socket, endpoint)
         except zmq.ZMQError as exc:
             self._socket.close(linger=0)
             if exc.errno == errno.EADDRINUSE:
@@ -130,17 +157,6 @@ class _BoundPublisher(Closing):
         self._socket.curve_publickey = public
         self._socket.curve_server = True
         self.curve_public_key = public
-
-    def _bind(self, endpoint: str) -> None:
-        deadline = time.monotonic() + _BIND_GRACE_S
-        while True:
-            try:
-                self._socket.bind(endpoint)
-                return
-            except zmq.ZMQError as exc:
-                if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
-                    raise
-            time.sleep(_BIND_RETRY_S)
 
     def _configure(self) -> None:
         """Set role-specific socket options before binding."""

@@ -24,6 +24,7 @@ __all__ = [
     "Daemon",
     "Proc",
     "bench_720p_config",
+    "control_stats",
     "default_config",
     "free_endpoints",
     "group_cpu_seconds",
@@ -163,6 +164,17 @@ def thread_cpu_delta(
         rows.append({"pid": key[0], "tid": key[1], "name": name,
                      "cpu_percent": 100.0 * used / seconds if seconds > 0 else 0.0})
     return sorted(rows, key=lambda r: -r["cpu_percent"])
+
+
+def control_stats(endpoint: str) -> dict[str, Any]:
+    """Return ``ctl stats`` of the publisher at ``endpoint`` (``{}`` if it does not answer)."""
+    from streamconv import control
+
+    try:
+        reply = control.request({"cmd": "stats"}, endpoint, timeout=2.0)
+    except TimeoutError:
+        return {}
+    return reply.get("stats", {}) if reply.get("ok") else {}
 
 
 class Proc:
@@ -336,10 +348,4 @@ class Daemon(Proc):
 
     def stats(self) -> dict[str, Any]:
         """Return the daemon's own ``_stats`` (per topic rate, capture-to-publish latency, drops)."""
-        from streamconv import control
-
-        try:
-            reply = control.request({"cmd": "stats"}, self.control, timeout=2.0)
-        except TimeoutError:
-            return {}
-        return reply.get("stats", {}) if reply.get("ok") else {}
+        return control_stats(self.control)

@@ -35,7 +35,7 @@ from typing import Any, Self
 import numpy as np
 
 from streamconv.bench.e2e import _collect, _drain, _ms
-from streamconv.bench.procs import Daemon, Proc, default_config, free_endpoints
+from streamconv.bench.procs import Daemon, Proc, control_stats, default_config, free_endpoints
 from streamconv.bench.targets import Target
 from streamconv.bench.timing import table
 
@@ -152,13 +152,7 @@ class Split:
 
     def stats(self) -> dict[str, Any]:
         """Return ``ctl stats`` of the publisher (``{}`` if it does not answer)."""
-        from streamconv import control
-
-        try:
-            reply = control.request({"cmd": "stats"}, self.control, timeout=2.0)
-        except TimeoutError:
-            return {}
-        return reply.get("stats", {}) if reply.get("ok") else {}
+        return control_stats(self.control)
 
     def wait_workers(self, n: int, timeout: float, *, owner: bool) -> dict[str, Any]:
         """Wait until ``n`` of our live workers are admitted; return the status.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -47,17 +48,28 @@ def golden_input(stream: cfg.StreamConfig) -> np.ndarray:
     return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
-def stage_hash(config: cfg.Config) -> str:
-    """Return a short hash of every output of every stream on its golden input (and warm them up)."""
+def stage_hash(config: cfg.Config, *, live: Mapping[str, StreamPipeline] | None = None) -> str:
+    """Return a short hash of every output of every stream on its golden input (and warm them up).
+
+    ``live`` (a worker's own pipelines, by stream) runs the golden input through their stateless
+    chains themselves, so the same pass warms the very instances the first real frame meets (a
+    chain's first call costs several ms beyond the shared compiled code).  Stateful chains run on
+    a throwaway copy: their state must start from the stream's first item.
+    """
     digest = hashlib.sha256()
     t0 = time.perf_counter()
     for name in sorted(config.streams):
         stream = config.streams[name]
-        pipeline = StreamPipeline(name, stream)  # a throwaway: the live state is not touched
+        mine = (live or {}).get(name)
+        throwaway: StreamPipeline | None = None
         x = golden_input(stream)
-        for out in sorted(pipeline.process(x), key=lambda o: o.name):
-            arr = np.ascontiguousarray(out.array)
-            digest.update(f"{name}/{out.name}:{arr.dtype.str}:{list(arr.shape)}".encode())
+        for output in sorted(stream.outputs if mine is None else mine.outputs):
+            chain = mine.chain(output) if mine is not None else None
+            if chain is None or chain.stateful:
+                throwaway = throwaway or StreamPipeline(name, stream)
+                chain = throwaway.chain(output)
+            arr = np.ascontiguousarray(chain.apply(x))
+            digest.update(f"{name}/{output}:{arr.dtype.str}:{list(arr.shape)}".encode())
             digest.update(memoryview(arr.reshape(-1).view(np.uint8)))
     log.debug("golden pass over %d streams in %.0f ms", len(config.streams), (time.perf_counter() - t0) * 1e3)
     return digest.hexdigest()[:16]

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import errno
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import zmq
 
 from streamconv import config as cfg
-from streamconv.sockets import EndpointInUseError
+from streamconv.sockets import EndpointInUseError, bind_with_grace, worth_zero_copy
 
 __all__ = ["MAX_LINK_MESSAGE_BYTES", "bind_router", "connect_dealer", "link_secret"]
 
@@ -27,7 +26,6 @@ log = logging.getLogger(__name__)
 
 #: Largest frame accepted on a link (a 4K float32 K=16 bank is 531 MB; beyond that, refuse).
 MAX_LINK_MESSAGE_BYTES = 1 << 30
-_BIND_GRACE_S = 0.2
 
 
 def link_secret(config: cfg.Config) -> bytes | None:
@@ -64,15 +62,7 @@ def bind_router(
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_LINK_MESSAGE_BYTES)
         _curve(sock, endpoint, secret, server=True)
-        deadline = time.monotonic() + _BIND_GRACE_S
-        while True:
-            try:
-                sock.bind(endpoint)
-                break
-            except zmq.ZMQError as exc:
-                if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
-                    raise
-            time.sleep(0.005)
+        bind_with_grace(sock, endpoint)
     except zmq.ZMQError as exc:
         sock.close(linger=0)
         if exc.errno == errno.EADDRINUSE:
@@ -108,7 +98,7 @@ def connect_dealer(
 def send(sock: zmq.Socket, frames: list[Any], *, identity: bytes | None = None) -> bool:
     """Send without blocking; return False when the peer is gone or its queue is full."""
     parts = frames if identity is None else [identity, *frames]
-    copy = not _large(parts[-1])
+    copy = not worth_zero_copy(parts[-1])
     try:
         sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=copy)
         return True
@@ -119,10 +109,3 @@ def send(sock: zmq.Socket, frames: list[Any], *, identity: bytes | None = None) 
             return False
         raise
 
-
-def _large(frame: Any) -> bool:
-    if isinstance(frame, zmq.Frame):
-        return len(frame.buffer) >= 1 << 16
-    if isinstance(frame, memoryview):
-        return frame.nbytes >= 1 << 16
-    return len(frame) >= 1 << 16

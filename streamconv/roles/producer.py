@@ -82,17 +82,19 @@ class _SampleLane:
         self.ring = ReplayRing(history=_history(stream), max_samples=max_samples)
         self.owner: str | None = None
 
+    def _batching(self, active: bool) -> tuple[int, int]:
+        """Return samples per chunk and the longest wait (ns): small and prompt while subscribed."""
+        return (self.batch, self.max_delay_ns) if active else (self.idle_batch, self.idle_delay_ns)
+
     def due(self, now: int, active: bool) -> list[tuple[int, int, int, bool]]:
         """Return ``(n, t_first_ns, batch, state_only)`` runs of samples whose capture time has come."""
         out = []
+        batch, max_delay = self._batching(active)
         for _ in range(64):  # bounded: catch up after a stall in steps
-            batch, max_delay = (
-                (self.batch, self.max_delay_ns) if active else (self.idle_batch, self.idle_delay_ns)
-            )
             due = (now - self.t0) // self.period_ns + 1
             pending = due - self.produced
-            oldest_wait = now - (self.t0 + self.produced * self.period_ns)
             t_first = self.t0 + self.produced * self.period_ns
+            oldest_wait = now - t_first
             if active and self.idle and pending > 1:
                 # A subscriber arrived during an idle batch: the samples captured before it only
                 # update the state; from the next sample on, everything is published on time.
@@ -113,9 +115,7 @@ class _SampleLane:
 
     def next_wake(self, active: bool) -> int:
         """When the next batch is complete or the oldest pending sample has waited long enough (ns)."""
-        batch, max_delay = (
-            (self.batch, self.max_delay_ns) if active else (self.idle_batch, self.idle_delay_ns)
-        )
+        batch, max_delay = self._batching(active)
         t_full = self.t0 + (self.produced + batch - 1) * self.period_ns
         t_flush = self.t0 + self.produced * self.period_ns + max_delay
         return min(t_full, t_flush)

@@ -36,7 +36,7 @@ from streamconv.roles.golden import stage_hash
 from streamconv.roles.interest import Interest
 from streamconv.roles.peers import Peers
 from streamconv.roles.reorder import Reorder
-from streamconv.sockets import EndpointInUseError, TrackingPublisher
+from streamconv.sockets import EndpointInUseError, TrackingPublisher, worth_zero_copy
 
 __all__ = ["CONTROL_CMDS", "MAX_CONTROL_BYTES", "Publisher", "publish_hwm"]
 
@@ -444,7 +444,7 @@ class Publisher(Role):
 
     def _release(self, now: int) -> None:
         for name, r in self.reorders.items():
-            if len(r) or r._lost:
+            if r.pending:
                 out = r.release(now=now)
                 if out:
                     self._emit(name, out, now)
@@ -480,7 +480,7 @@ class Publisher(Role):
             self.counters[topic]["malformed"] += 1
             log.debug("publisher: malformed result on %s: %s", topic, exc)
             return
-        self.pub.send(out, copy=len(frames[2].buffer) < 1 << 16)
+        self.pub.send(out, copy=not worth_zero_copy(frames[2]))
         st = self._stats[topic]
         st.count += 1
         st.window_count += 1

@@ -59,6 +59,11 @@ class Reorder:
         return len(self._held)
 
     @property
+    def pending(self) -> bool:
+        """True while something is held or announced lost: :meth:`release` may have work."""
+        return bool(self._held or self._lost)
+
+    @property
     def watermark(self) -> int:
         """The highest ``seq`` released or skipped (-1 before any)."""
         return -1 if self.next_seq is None else self.next_seq - 1

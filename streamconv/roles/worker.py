@@ -31,7 +31,7 @@ from streamconv.errors import StreamconvError, WireError
 from streamconv.pipeline import StreamPipeline
 from streamconv.roles import links, protocol
 from streamconv.roles.base import Role
-from streamconv.roles.golden import golden_input, stage_hash
+from streamconv.roles.golden import stage_hash
 from streamconv.roles.interest import Interest
 
 __all__ = ["Worker"]
@@ -69,8 +69,9 @@ class Worker(Role):
         super().__init__(config, context=context, clock_ns=clock_ns, role_name=role_name)
         self.capacity = config.service.video_queue
         self.secret = links.link_secret(config)
+        self.pipelines = {name: StreamPipeline(name, s) for name, s in config.streams.items()}
         t0 = time.perf_counter()
-        self.golden = stage_hash(config)  # also warms every stage up
+        self.golden = stage_hash(config, live=self.pipelines)  # also warms every stage up
         self.warmup_ms = (time.perf_counter() - t0) * 1e3
         hwm = max(config.service.sensor_queue, 1000)
         self.dispatch = links.connect_dealer(
@@ -79,8 +80,6 @@ class Worker(Role):
         self.collect = links.connect_dealer(
             self.ctx, self.links.connect_address("collect"), identity=self.id, hwm=hwm, secret=self.secret
         )
-        self.pipelines = {name: StreamPipeline(name, s) for name, s in config.streams.items()}
-        self._warm_live_chains()
         self.changes: list[list[Any]] = []  # the publisher's log of live filter changes, applied
         self.set_version = 0
         self.producer_epoch: str | None = None
@@ -91,25 +90,6 @@ class Worker(Role):
         self.counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._reported: set[tuple[str, str]] = set()
         self._hb = threading.Thread(target=self._beat, name=f"heartbeat-{self.id}", daemon=True)
-
-    def _warm_live_chains(self) -> None:
-        """Run the golden input once through every stateless chain this worker will use.
-
-        The golden pass warms the shared code (the compiled routine); a chain's own first call
-        still costs several ms (its buffers, its strip pool), so the live instances run once too.
-        Stateful chains are left alone: their state must start from the stream's first item.
-        """
-        t0 = time.perf_counter()
-        for name, pipeline in self.pipelines.items():
-            x = golden_input(self.config.streams[name])
-            for output in pipeline.outputs:
-                chain = pipeline.chain(output)
-                if not chain.stateful:
-                    try:
-                        chain.apply(x)
-                    except ValueError:
-                        pass  # reported on the first real item that fails the same way
-        self.warmup_ms += (time.perf_counter() - t0) * 1e3
 
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self) -> None:
