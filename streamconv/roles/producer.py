@@ -411,7 +411,9 @@ class Producer(Role):
                 continue
             body = env.body
             wid = body.get("id")
-            if not isinstance(wid, str):
+            sender = frames[0].bytes.decode("utf-8", errors="replace")
+            # a worker speaks for itself only: its main socket is its id, its heartbeat socket id/hb
+            if not isinstance(wid, str) or sender not in (wid, f"{wid}/hb"):
                 self.counters["_links"]["malformed"] += 1
                 continue
             if env.type == "hb":

@@ -51,6 +51,12 @@ AUTO_HWM_VIDEO = 100
 CONTROL_CMDS = ("kernels", "ping", "remove", "set", "stats", "status")
 
 
+def _sender(identity: Any) -> str:
+    """Return a ROUTER identity frame as the peer's id."""
+    raw = identity.bytes if isinstance(identity, zmq.Frame) else bytes(identity)
+    return raw.decode("utf-8", errors="replace")
+
+
 class _TopicStats:
     __slots__ = ("count", "latencies_ns", "window_count")
 
@@ -290,11 +296,14 @@ class Publisher(Role):
                 log.debug("publisher: malformed link message: %s", exc)
                 continue
             if env.type == "result":
-                self._result(env, now)
+                self._result(env, _sender(frames[0]), now)
             elif env.type == "hb":
                 self._heartbeat(env.body, now)
             elif env.type == "lost":
-                self._lost(env.body)
+                if _sender(frames[0]) == self.producer_id:  # only the producer declares losses
+                    self._lost(env.body)
+                else:
+                    self.counters["_links"]["unexpected"] += 1
             elif env.type == "stop":
                 self._peer_stopped(env.body)
             else:
@@ -419,9 +428,10 @@ class Publisher(Role):
         )
 
     # -- results -----------------------------------------------------------------------------
-    def _result(self, env: protocol.Envelope, now: int) -> None:
+    def _result(self, env: protocol.Envelope, worker: str, now: int) -> None:
+        """Hold one result; the sender is who the socket says (the body's ``worker`` is informative)."""
         body = env.body
-        stream, seq, worker = body.get("stream"), body.get("seq"), body.get("worker")
+        stream, seq = body.get("stream"), body.get("seq")
         reorder = self.reorders.get(stream) if isinstance(stream, str) else None
         if not isinstance(seq, int) or reorder is None or body.get("epoch") != self.producer_epoch:
             self.counters[stream if isinstance(stream, str) else "_links"]["stale"] += 1
