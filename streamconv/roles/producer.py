@@ -274,6 +274,7 @@ class Producer(Role):
         self.wake.bind(self.wake_endpoint)
         self.workers = Peers(dead_after_ns=self.dead_after_ns)
         self.credits: dict[str, int] = defaultdict(int)
+        self.synced: set[str] = set()  # workers whose credits are counted from their capacity
         self.welcomed: dict[str, int] = {}  # worker -> when we last sent it our epoch
         self.admitted: frozenset[str] = frozenset()
         self.interest = Interest()
@@ -419,12 +420,11 @@ class Producer(Role):
             if env.type == "hb":
                 if self.workers.heard(wid, body, now=now):
                     log.info("producer: worker %s connected", wid)
-                if (
-                    body.get("producer_epoch") != self.epoch
-                    and now - self.welcomed.get(wid, 0) > self.heartbeat_ns
-                ):
+                if body.get("producer_epoch") == self.epoch:
+                    if wid not in self.synced:
+                        self._sync_credits(wid, body)
+                elif now - self.welcomed.get(wid, 0) > self.heartbeat_ns:
                     self.welcomed[wid] = now
-                    self.credits[wid] = 0
                     links.send(
                         self.dispatch,
                         protocol.encode("welcome", {"epoch": self.epoch, "id": self.id}),
@@ -438,6 +438,21 @@ class Producer(Role):
                     log.info("producer: worker %s stopped", wid)
                     self.workers.remove(wid)
                     self._worker_gone(wid, "worker_stopped", now)
+
+    def _sync_credits(self, wid: str, hb: dict[str, Any]) -> None:
+        """Count a worker's credits from what it said it holds and what we sent it.
+
+        Once a worker's heartbeat shows our epoch (new, back after a silence, or a new producer),
+        its room is its capacity less the frames in flight to it; each finished frame returns one
+        credit.  Derived here rather than announced by the worker, so a repeated welcome or a
+        worker that fell silent and came back can neither lose credits nor count them twice.
+        """
+        capacity = hb.get("capacity")
+        if not isinstance(capacity, int) or capacity < 0:
+            return
+        held = sum(1 for lane in self.frame_lanes.values() for w, _, _ in lane.in_flight.values() if w == wid)
+        self.credits[wid] = max(0, capacity - held)
+        self.synced.add(wid)
 
     def _read_collect(self, now: int) -> None:
         for _ in range(10_000):
@@ -486,6 +501,7 @@ class Producer(Role):
     # -- failures ----------------------------------------------------------------------------
     def _worker_gone(self, wid: str, reason: str, now: int) -> None:
         self.credits.pop(wid, None)
+        self.synced.discard(wid)
         self.welcomed.pop(wid, None)
         if reason == "worker_died":
             log.warning("producer: worker %s silent for %.0f ms: dead", wid, self.dead_after_ns / 1e6)
@@ -647,7 +663,7 @@ class Producer(Role):
                 lane.in_flight[seq] = (target, msg, now)
             else:
                 self.counters[lane.name]["send_failed"] += 1
-                self.credits[target] = 0
+                self.synced.discard(target)  # recounted from its next heartbeat
 
     # -- heartbeats --------------------------------------------------------------------------
     def _heartbeat(self, now: int) -> None:

@@ -192,11 +192,7 @@ class Worker(Role):
             epoch = body.get("epoch")
             if isinstance(epoch, str) and epoch != self.producer_epoch:
                 log.info("worker %s: producer %s (epoch %s)", self.id, body.get("id"), epoch)
-                self.producer_epoch = epoch
-                links.send(
-                    self.dispatch,
-                    protocol.encode("credit", {"id": self.id, "n": self.capacity, "epoch": epoch}),
-                )
+                self.producer_epoch = epoch  # our next heartbeat says so: the producer counts our room
         elif env.type == "reset":
             stream = body.get("stream")
             if stream in self.pipelines and body.get("epoch") == self.producer_epoch:
