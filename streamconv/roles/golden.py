@@ -35,17 +35,23 @@ def golden_input(stream: cfg.StreamConfig) -> np.ndarray:
     Examples
     --------
     >>> s = cfg.load(None).streams["camera"]
-    >>> golden_input(s).shape, golden_input(s).dtype
-    ((480, 640, 3), dtype('uint8'))
+    >>> g = golden_input(s)
+    >>> g.shape, g.dtype, g.flags.writeable
+    ((480, 640, 3), dtype('uint8'), False)
     """
     rng = np.random.default_rng(20261201)
     if stream.items == "samples":
         t = np.arange(GOLDEN_SAMPLES, dtype=np.float64)
-        return 100.0 + 0.05 * t + rng.normal(0.0, 0.5, GOLDEN_SAMPLES)
-    src = stream.source
-    h = getattr(src, "height", None) or DEFAULT_FRAME[0]
-    w = getattr(src, "width", None) or DEFAULT_FRAME[1]
-    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        x = 100.0 + 0.05 * t + rng.normal(0.0, 0.5, GOLDEN_SAMPLES)
+    else:
+        src = stream.source
+        h = getattr(src, "height", None) or DEFAULT_FRAME[0]
+        w = getattr(src, "width", None) or DEFAULT_FRAME[1]
+        x = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    # Read-only, as every real input is (a decoded wire message): numba compiles a read-only
+    # array as another type, so a writable golden input would leave the real one cold.
+    x.setflags(write=False)
+    return x
 
 
 def stage_hash(config: cfg.Config, *, live: Mapping[str, StreamPipeline] | None = None) -> str:
