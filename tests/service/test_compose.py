@@ -342,15 +342,6 @@ def test_compose_topology_as_plain_processes(tmp_path: Path) -> None:
             assert sub.gaps == 0, report(f"gaps {sub.gaps}: {list(sub.gap_events)}")
             assert sub.malformed == 0, report(f"malformed {sub.malformed}")
 
-        # The logger's window ends before the ctl subprocess starts: a new interpreter importing
-        # numpy and OpenCV takes a core for about a second, long enough on two cores to starve a
-        # subscriber past the automatic publish_hwm (100 messages with video; docs/configuration.md).
-        code = procs["logger"].wait(timeout=CMD_TIMEOUT)
-        assert code == 0, report(f"logger exit {code}")
-        rows = (log_dir / "laser__smoothed.csv").read_text().splitlines()
-        assert len(rows) > 10, report(f"logger wrote {len(rows)} laser/smoothed rows")
-        assert (log_dir / "gaps.csv").read_text().splitlines()[1:] == [], report("logger saw gaps")
-
         # Every worker admitted, the producer known: ask like `docker compose run --rm ctl status`.
         worker_pids = sorted(p.pid for n, p in procs.items() if n.startswith("worker"))
         roles: dict[str, Any] = {}
@@ -372,6 +363,12 @@ def test_compose_topology_as_plain_processes(tmp_path: Path) -> None:
         assert roles["producer"] and roles["producer"]["pid"] == procs["producer"].pid, report(
             f"producer: {roles['producer']}"
         )
+
+        code = procs["logger"].wait(timeout=CMD_TIMEOUT)
+        assert code == 0, report(f"logger exit {code}")
+        rows = (log_dir / "laser__smoothed.csv").read_text().splitlines()
+        assert len(rows) > 10, report(f"logger wrote {len(rows)} laser/smoothed rows")
+        assert (log_dir / "gaps.csv").read_text().splitlines()[1:] == [], report("logger saw gaps")
 
         # SIGTERM each role process (shuffled order too); each exits 0 within 2 s.
         stop_order = list(names)
