@@ -298,18 +298,6 @@ def test_compose_topology_as_plain_processes(tmp_path: Path) -> None:
 
         t0 = time.monotonic()
         deadline = t0 + 30
-        # Let the topology settle first: every worker's golden pass done and admitted. While five
-        # interpreters start and warm up on two cores, a subscriber can be starved past the PUB
-        # socket's automatic high-water mark (100 messages with video) and see PUB drops as gaps
-        # (docs/configuration.md, "The automatic publish_hwm"), which is not what this test is about.
-        while time.monotonic() < deadline:
-            try:
-                st = control.request({"cmd": "status"}, control_ep, timeout=1.0)["status"]["roles"]
-            except TimeoutError:
-                continue
-            if len([w for w in st["workers"] if w.get("state") == "admitted"]) == 3 and st.get("producer"):
-                break
-            time.sleep(0.2)
         counts = {"laser/smoothed": 0, "camera/sharpen": 0, "laser/raw": 0}
         with Subscriber(publish, list(counts)) as sub:
             try:
