@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -22,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from streamconv import limits
 from streamconv.errors import ConfigError, StreamconvError
 from streamconv.ops import kernels
 from streamconv.ops.conv2d import Conv2D
@@ -86,6 +89,75 @@ Items = Literal["samples", "frames"]
 ITEMS: tuple[Items, ...] = ("samples", "frames")
 #: Every frame source delivers BGR frames, and kernel2d/temporal keep the channels.
 FRAME_DEPTH = 3
+
+
+def _check_padding(v: int | str) -> int | str:
+    if isinstance(v, int) and not 0 <= v <= limits.MAX_PADDING:
+        raise ValueError(f"padding must be 0 to {limits.MAX_PADDING} (the limit), 'same' or 'valid'")
+    return v
+
+
+def _nested_shape(data: Any, ndim: int) -> tuple[int, ...]:
+    """Return the lengths along the first item of each of ``ndim`` nesting levels (before any copy)."""
+    shape = []
+    for _ in range(ndim):
+        if not isinstance(data, list | tuple):
+            break
+        shape.append(len(data))
+        if not data:
+            break
+        data = data[0]
+    return tuple(shape)
+
+
+def _check_bank_shape(shape: Sequence[int]) -> None:
+    ceilings = (limits.MAX_BANK_FILTERS, limits.MAX_BANK_DEPTH, limits.MAX_BANK_SIDE, limits.MAX_BANK_SIDE)
+    for name, n, top in zip(("K", "D", "F", "F"), shape, ceilings, strict=False):
+        if n > top:
+            raise ValueError(f"the bank's {name}={n} is over the limit of {top} (shape {list(shape)})")
+
+
+class _Refused(ValueError):
+    """A bank file refused by a ceiling (its message is final)."""
+
+
+def _load_bank_file(path: Path) -> np.ndarray:
+    """Load a ``.npy`` bank: only a regular file, at most MAX_BANK_FILE_BYTES, never blocking on open."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
+    except OSError as exc:
+        raise ValueError(f"cannot load bank file {str(path)!r}: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Refused(f"bank file {str(path)!r} is not a regular file")
+        if st.st_size > limits.MAX_BANK_FILE_BYTES:
+            raise _Refused(
+                f"bank file {str(path)!r} is {st.st_size} bytes, over the limit of "
+                f"{limits.MAX_BANK_FILE_BYTES}"
+            )
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            header = np.lib.format.read_magic(f)
+            shape, _, _ = (
+                np.lib.format.read_array_header_1_0(f) if header == (1, 0)
+                else np.lib.format.read_array_header_2_0(f)
+            )
+            try:
+                _check_bank_shape(shape)
+            except ValueError as exc:
+                raise _Refused(f"bank file {str(path)!r}: {exc}") from None
+            f.seek(0)
+            arr = np.load(f, allow_pickle=False)
+    except _Refused:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot load bank file {str(path)!r}: {exc}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    return np.asarray(arr, dtype=np.float64)
 
 
 class _Stage(_Model):
@@ -165,7 +237,7 @@ class Kernel2DStage(_Stage):
     kernel: str | list[list[float]]
     params: dict[str, float | int] = Field(default_factory=dict)
     padding: int | Literal["same", "valid"] = "same"
-    stride: int = Field(default=1, ge=1)
+    stride: int = Field(default=1, ge=1, le=limits.MAX_STRIDE)
     border: Literal["zero", "replicate", "reflect"] = "zero"
     flip: bool = False
     dtype: Literal["auto", "uint8", "float32"] = "auto"
@@ -174,9 +246,7 @@ class Kernel2DStage(_Stage):
     @field_validator("padding")
     @classmethod
     def _padding(cls, v: int | str) -> int | str:
-        if isinstance(v, int) and v < 0:
-            raise ValueError("padding must be >= 0, 'same' or 'valid'")
-        return v
+        return _check_padding(v)
 
     @model_validator(mode="after")
     def _kernel(self) -> Kernel2DStage:
@@ -224,8 +294,13 @@ class Bank3DStage(_Stage):
     file: Path | None = None
     bias: list[float] | None = None
     padding: int | Literal["same", "valid"] = "same"
-    stride: int = Field(default=1, ge=1)
+    stride: int = Field(default=1, ge=1, le=limits.MAX_STRIDE)
     border: Literal["zero", "replicate", "reflect"] = "zero"
+
+    @field_validator("padding")
+    @classmethod
+    def _padding(cls, v: int | str) -> int | str:
+        return _check_padding(v)
 
     @model_validator(mode="after")
     def _one_source(self) -> Bank3DStage:
@@ -234,6 +309,7 @@ class Bank3DStage(_Stage):
         bank = self.bank()
         if bank.ndim != 4 or 0 in bank.shape:
             raise ValueError(f"the bank must have shape (K, D, F, F), got {list(bank.shape)}")
+        _check_bank_shape(bank.shape)
         if not np.all(np.isfinite(bank)):
             raise ValueError("the bank must hold only finite numbers")
         if self.bias is not None and len(self.bias) != bank.shape[0]:
@@ -247,16 +323,13 @@ class Bank3DStage(_Stage):
     def bank(self) -> np.ndarray:
         """Return the (K, D, F, F) bank as float64 (loaded from ``file`` when given)."""
         if self.filters is not None:
+            _check_bank_shape(_nested_shape(self.filters, 4))
             try:
                 return np.asarray(self.filters, dtype=np.float64)
             except ValueError as exc:
                 raise ValueError(f"filters must be a regular K x D x F x F nested list ({exc})") from None
         assert self.file is not None
-        try:
-            arr = np.load(self.file, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot load bank file {str(self.file)!r}: {exc}") from None
-        return np.asarray(arr, dtype=np.float64)
+        return _load_bank_file(self.file)
 
     def build(self, *, history: Sequence[float] | None = None) -> Bank3D:
         """Return the :class:`~streamconv.ops.conv3d.Bank3D`, float32 feature maps (no history)."""
@@ -450,7 +523,38 @@ class StreamConfig(_Model):
         for name, chain in self.outputs.items():
             check_output_name(name)
             check_chain(self.items, name, chain)
+            size = (getattr(self.source, "height", None), getattr(self.source, "width", None))
+            if self.items == "frames" and None not in size:
+                _check_output_bytes(name, chain, size)  # type: ignore[arg-type]
         return self
+
+
+def _check_output_bytes(output: str, chain: Sequence[Any], size: tuple[int, int]) -> None:
+    """Raise ValueError if ``chain`` on frames of ``size`` (h, w) gives a message over the limit.
+
+    Counted as float32 (the widest dtype an output can have), so the bound holds for every dtype.
+    """
+    from streamconv.ops.conv2d import output_size, resolve_padding
+
+    h, w = size
+    depth = FRAME_DEPTH
+    for i, stage in enumerate(chain):
+        if isinstance(stage, Kernel2DStage | Bank3DStage):
+            shape = stage.matrix().shape if isinstance(stage, Kernel2DStage) else stage.bank().shape[2:]
+            ph, pw = resolve_padding(stage.padding, shape)
+            try:
+                h = output_size(h, shape[0], ph, stage.stride)
+                w = output_size(w, shape[1], pw, stage.stride)
+            except StreamconvError as exc:
+                raise ValueError(f"output {output!r} stage {i}: {exc}") from None
+            if isinstance(stage, Bank3DStage):
+                depth = stage.bank().shape[0]
+    nbytes = h * w * depth * 4
+    if nbytes > limits.MAX_OUTPUT_BYTES:
+        raise ValueError(
+            f"output {output!r}: one message would be {nbytes} bytes ({depth} x {h} x {w} float32), "
+            f"over the limit of {limits.MAX_OUTPUT_BYTES}"
+        )
 
 
 def check_output_name(name: str) -> None:

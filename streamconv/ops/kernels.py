@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from streamconv import limits
 from streamconv.errors import StreamconvError
 from streamconv.ops._validate import check_choice, check_finite_array, check_int
 
@@ -39,6 +40,8 @@ def _check_odd_size(size: Any) -> int:
     size = check_int("size", size, minimum=1)
     if size % 2 == 0:
         raise StreamconvError(f"invalid size {size}; expected an odd integer >= 1 (kernels are centred)")
+    if size > limits.MAX_KERNEL_SIDE:
+        raise StreamconvError(f"invalid size {size}; the limit is {limits.MAX_KERNEL_SIDE}")
     return size
 
 
@@ -72,8 +75,12 @@ def gaussian_1d(size: int = 5, sigma: float | None = None) -> Kernel:
     size = _check_odd_size(size)
     if sigma is None:
         sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8  # OpenCV's sigma-from-size rule
-    if not (isinstance(sigma, int | float) and math.isfinite(sigma) and sigma > 0):
-        raise StreamconvError(f"invalid sigma {sigma!r}; expected a finite number > 0")
+    if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not (
+        limits.MIN_SIGMA <= sigma <= limits.MAX_SIGMA
+    ):
+        raise StreamconvError(
+            f"invalid sigma {sigma!r}; expected a number within [{limits.MIN_SIGMA}, {limits.MAX_SIGMA}]"
+        )
     x = np.arange(size) - size // 2
     g = np.exp(-(x**2) / (2.0 * float(sigma) ** 2))
     return _frozen(g / g.sum())
@@ -93,7 +100,23 @@ def gaussian(size: int = 5, sigma: float | None = None) -> Kernel:
 
 def from_matrix(matrix: Any) -> Kernel:
     """Return a custom kernel from a nested list or array: 2D, non-empty, finite; read-only copy."""
+    shape = np.shape(matrix) if isinstance(matrix, np.ndarray) else _nested_shape(matrix)
+    if any(n > limits.MAX_KERNEL_SIDE for n in shape):
+        raise StreamconvError(
+            f"invalid kernel of shape {list(shape)}; the limit is {limits.MAX_KERNEL_SIDE} per side"
+        )
     return _frozen(check_finite_array("kernel", matrix, ndim=2))
+
+
+def _nested_shape(matrix: Any) -> tuple[int, ...]:
+    """Return the lengths along the first item of each nesting level (cheap, before any copy)."""
+    shape = []
+    while isinstance(matrix, list | tuple):
+        shape.append(len(matrix))
+        if not matrix:
+            break
+        matrix = matrix[0]
+    return tuple(shape)
 
 
 # Sobel: smoothing [1, 2, 1] times central difference [-1, 0, 1] (Sobel & Feldman 1968;

@@ -15,7 +15,6 @@ Sockets: the XPUB on ``service.publish``, a REP on ``service.control`` and a ROU
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -32,17 +31,17 @@ from streamconv import wire
 from streamconv.errors import ConfigError, WireError
 from streamconv.roles import links, protocol
 from streamconv.roles.base import Role
+from streamconv.roles.control_server import ControlServer, Slow
 from streamconv.roles.golden import stage_hash
 from streamconv.roles.interest import Interest
 from streamconv.roles.peers import Peers
 from streamconv.roles.reorder import Reorder
 from streamconv.sockets import EndpointInUseError, TrackingPublisher, worth_zero_copy
 
-__all__ = ["CONTROL_CMDS", "MAX_CONTROL_BYTES", "Publisher", "publish_hwm"]
+__all__ = ["CONTROL_CMDS", "Publisher", "publish_hwm"]
 
 log = logging.getLogger(__name__)
 
-MAX_CONTROL_BYTES = 1 << 20
 #: Automatic PUB high-water marks: lossless headroom for sensor-only configs; with video, a bound
 #: on what a stalled subscriber can make the daemon hold (100 frames of 720p BGR is 276 MB).
 AUTO_HWM_SENSORS = 10_000
@@ -149,12 +148,15 @@ class Publisher(Role):
         self.last_stats: dict[str, Any] = {}
         self.published = 0
         self.control_errors = 0
+        self.control_server = (
+            ControlServer(self.control, self._dispatch, on_error=self._count_control_error)
+            if self.control is not None else None
+        )
         self._acks: dict[str, int] = {}
 
     def _bind_control(self, endpoint: str, secret: bytes | None) -> zmq.Socket:
-        sock = self.ctx.socket(zmq.REP)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_CONTROL_BYTES)
+        sock = self.ctx.socket(zmq.ROUTER)
+        ControlServer.configure(sock)
         if secret is not None:
             sock.curve_secretkey = secret
             sock.curve_publickey = zmq.curve_public(secret)
@@ -207,6 +209,8 @@ class Publisher(Role):
 
     def close(self) -> None:
         """Close the sockets (idempotent)."""
+        if getattr(self, "control_server", None) is not None:
+            self.control_server.close()
         if self.pub is not None:
             self.pub.close()
         for s in (self.control, self.collect):
@@ -236,6 +240,8 @@ class Publisher(Role):
                 if d is not None:
                     wake = min(wake, d)
             timeout = max(0, min(50, (wake - now) // 1_000_000 + 1))
+            if self.control_server is not None and self.control_server.waiting:
+                timeout = min(timeout, 5)
             if self._stop.is_set():
                 if not self._drain:
                     return
@@ -246,8 +252,10 @@ class Publisher(Role):
                 self._read_subscriptions(xpub)
             if self.collect in events:
                 self._read_collect(now)
-            if self.control is not None and self.control in events:
-                self._serve_control()
+            if self.control_server is not None:
+                if self.control in events:
+                    self.control_server.serve()
+                self.control_server.finish()
             self._release(now)
             if now >= next_tick:
                 self._tick(now)
@@ -649,31 +657,20 @@ class Publisher(Role):
         }
 
     # -- control -----------------------------------------------------------------------------
-    def _serve_control(self) -> None:
-        assert self.control is not None
-        for _ in range(100):
-            try:
-                parts = self.control.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            reply = self._control_reply(parts)
-            self.control.send(json.dumps(reply, separators=(",", ":"), default=str).encode())
-
-    def _control_reply(self, parts: list[bytes]) -> dict[str, Any]:
-        if len(parts) != 1:
-            self.control_errors += 1
-            return {"ok": False, "error": f"a request is one JSON frame, got {len(parts)} frames"}
-        try:
-            req = json.loads(parts[0])
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            self.control_errors += 1
-            return {"ok": False, "error": f"request is not valid JSON: {exc}"}
-        return self.handle_request(req)
+    def _count_control_error(self) -> None:
+        self.control_errors += 1
 
     def handle_request(self, request: Any) -> dict[str, Any]:
-        """Serve one control request (already JSON-decoded); never raises."""
+        """Serve one control request (already JSON-decoded) at once, slow ones included; never raises.
+
+        The control socket serves requests through :class:`ControlServer` instead, which runs
+        the slow part of a ``set`` off the loop; this is the same handling, in one call.
+        """
         try:
-            return {"ok": True, **self._dispatch(request)}
+            answer = self._dispatch(request)
+            if isinstance(answer, Slow):
+                answer = answer.apply(answer.prepare())
+            return {"ok": True, **answer}
         except (ValueError, KeyError, TypeError) as exc:
             self.control_errors += 1
             return {"ok": False, "error": str(exc).strip("'\"") if isinstance(exc, KeyError) else str(exc)}
@@ -705,24 +702,37 @@ class Publisher(Role):
                 return {"topic": f"{stream}/{output}"}
             if "stages" not in req:
                 raise ValueError("'set' needs 'stages': a stage object or a list of them")
-            specs = cfg.parse_stages(req["stages"], source="stages")
-            self._validate_stream_with(stream, output, specs)
-            self.outputs[stream][output] = list(specs)
-            dumped = [s.model_dump(mode="json") for s in specs]
-            self._change(stream, output, dumped)
-            log.info("control: %s/%s is now %s", stream, output, specs)
-            return {"topic": f"{stream}/{output}", "stages": dumped}
+            stages = req["stages"]
+            others = {name: list(chain) for name, chain in self.outputs[stream].items() if name != output}
+
+            def prepare() -> list[Any]:  # off the loop: may read a bank file and build kernels
+                specs = cfg.parse_stages(stages, source="stages")
+                self._validate_stream_with(stream, output, specs, others)
+                return specs
+
+            return Slow(prepare, lambda specs: self._apply_set(stream, output, specs))
         raise ValueError(f"unknown cmd {cmd!r}; expected one of {list(CONTROL_CMDS)}")
+
+    def _apply_set(self, stream: str, output: str, specs: list[Any]) -> dict[str, Any]:
+        if stream not in self.outputs:
+            raise ValueError(f"unknown stream {stream!r}")
+        self.outputs[stream][output] = list(specs)
+        dumped = [s.model_dump(mode="json") for s in specs]
+        self._change(stream, output, dumped)
+        log.info("control: %s/%s is now %s", stream, output, specs)
+        return {"topic": f"{stream}/{output}", "stages": dumped}
 
     def _change(self, stream: str, output: str, stages: list[Any] | None) -> None:
         self.changes.append([stream, output, stages])
         for w in self.workers:
             self._send_changes(w.id)
 
-    def _validate_stream_with(self, stream: str, output: str, specs: list[Any]) -> None:
-        """Apply the config's stream rules (stage kinds, bank last, bank depth) to the new chain."""
+    def _validate_stream_with(
+        self, stream: str, output: str, specs: list[Any], others: dict[str, list[Any]]
+    ) -> None:
+        """Apply the config's stream rules (stage kinds, bank last, bank depth, limits) to the new chain."""
         current = self.config.streams[stream]
-        outputs = {name: list(chain) for name, chain in self.outputs[stream].items()}
+        outputs = dict(others)
         outputs[output] = list(specs)
         try:
             cfg.StreamConfig.model_validate(
