@@ -47,6 +47,11 @@ _Z85_KEY_LEN = 40
 ZERO_COPY_BYTES = 1 << 16
 
 
+#: Largest frame a publish socket accepts from a subscriber (a subscription): larger ones cut that
+#: peer's connection before they are buffered.
+MAX_SUBSCRIPTION_BYTES = 4096
+
+
 def bind_with_grace(sock: zmq.Socket, endpoint: str) -> None:
     """Bind ``sock``, retrying "address in use" for a moment (a just-closed socket frees its port late)."""
     deadline = time.monotonic() + _BIND_GRACE_S
@@ -292,12 +297,24 @@ class XPublisher(_BoundPublisher):
 
 
 class TrackingPublisher(_BoundPublisher):
-    r"""An XPUB socket that binds ``endpoint`` and learns which topic prefixes anybody wants.
+    r"""An XPUB socket in manual mode: the owner decides which subscriptions ZeroMQ applies.
 
-    Parameters are those of :class:`Publisher`.  Unlike :class:`XPublisher` it is not verbose:
-    ZeroMQ reports a prefix once, when its first subscriber arrives (``b"\\x01" + prefix``), and
-    once when its last subscriber leaves or disconnects (``b"\\x00" + prefix``).  The owner reads
-    these events from :attr:`socket` (``recv``) to skip work for topics nobody receives.
+    Parameters are those of :class:`Publisher`.  Every subscription (``b"\\x01" + prefix``) and
+    unsubscription (``b"\\x00" + prefix``) of every peer is reported on :attr:`socket`; nothing is
+    delivered to a peer until the owner confirms its subscription with :meth:`confirm` right
+    after reading it (ZeroMQ applies it to the peer the last event came from).  A closed
+    connection's subscriptions are reported as unsubscriptions without a ``Peer-Address``, and
+    ZeroMQ has already dropped them.  Incoming frames (subscriptions) over
+    :data:`MAX_SUBSCRIPTION_BYTES` cut the connection to that peer.
     """
 
     _socket_type = zmq.XPUB
+
+    def _configure(self) -> None:
+        self._socket.setsockopt(zmq.XPUB_MANUAL, 1)
+        self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION_BYTES)
+
+    def confirm(self, event: bytes) -> None:
+        """Apply the subscription or unsubscription ``event`` just read, for the peer that sent it."""
+        option = zmq.SUBSCRIBE if event[:1] == b"\x01" else zmq.UNSUBSCRIBE
+        self._socket.setsockopt(option, event[1:])

@@ -36,6 +36,7 @@ from streamconv.roles.golden import stage_hash
 from streamconv.roles.interest import Interest
 from streamconv.roles.peers import Peers
 from streamconv.roles.reorder import Reorder
+from streamconv.roles.subscriptions import Subscriptions
 from streamconv.sockets import EndpointInUseError, TrackingPublisher, worth_zero_copy
 
 __all__ = ["CONTROL_CMDS", "Publisher", "publish_hwm"]
@@ -46,8 +47,22 @@ log = logging.getLogger(__name__)
 #: on what a stalled subscriber can make the daemon hold (100 frames of 720p BGR is 276 MB).
 AUTO_HWM_SENSORS = 10_000
 AUTO_HWM_VIDEO = 100
+#: Subscription events read per loop turn (a storm waits in ZeroMQ's queue, not in the loop).
+SUBSCRIPTIONS_PER_TURN = 2000
 #: The control socket's commands.
 CONTROL_CMDS = ("kernels", "ping", "remove", "set", "stats", "status")
+
+
+def _peer_of(frame: zmq.Frame) -> str | None:
+    """Return who sent an XPUB event: the CurveZMQ client key, else the address; None if ZeroMQ did."""
+    for prop in ("User-Id", "Peer-Address"):
+        try:
+            value = frame.get(prop)
+        except zmq.ZMQError:
+            continue
+        if value:
+            return str(value)
+    return None
 
 
 def _sender(identity: Any) -> str:
@@ -142,6 +157,8 @@ class Publisher(Role):
             name: {o: list(chain) for o, chain in s.outputs.items()} for name, s in config.streams.items()
         }
         self.changes: list[list[Any]] = []  # append-only log of live filter changes, sent to workers
+        self.subscriptions = Subscriptions(self._topics())
+        self._sent_version = 0  # the subscriptions' version the peers last got
         self.counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._stats: dict[str, _TopicStats] = defaultdict(_TopicStats)
         self._stats_seq = 0
@@ -279,16 +296,33 @@ class Publisher(Role):
                 return
 
     def _read_subscriptions(self, xpub: zmq.Socket) -> None:
-        changed = False
-        for _ in range(10_000):
+        """Admit what peers subscribe (:class:`Subscriptions`), a bounded number per loop turn."""
+        assert self.pub is not None
+        subs = self.subscriptions
+        for _ in range(SUBSCRIPTIONS_PER_TURN):
             try:
-                event = xpub.recv(flags=zmq.NOBLOCK)
+                frame = xpub.recv(flags=zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break
-            changed |= self.interest.update(event)
-        if changed:
+            event = frame.bytes
+            action = subs.event(event, _peer_of(frame))
+            if action in ("subscribe", "unsubscribe"):
+                self.pub.confirm(event)
+        self._interest_changed()
+
+    def _interest_changed(self) -> None:
+        if self.subscriptions.version != self._sent_version:
+            self._sent_version = self.subscriptions.version
+            self.interest.replace(self.subscriptions.live)
             log.debug("subscriptions now %s", sorted(self.interest.prefixes))
             self._send_peers()
+
+    def _topics(self) -> set[str]:
+        """Every topic this publisher can send now (raw and truth for every stream, over-inclusive)."""
+        topics = {"_stats"}
+        for stream, outs in self.outputs.items():
+            topics.update(f"{stream}/{o}" for o in (*outs, "raw", "truth"))
+        return topics
 
     def _read_collect(self, now: int) -> None:
         assert self.collect is not None
@@ -652,6 +686,7 @@ class Publisher(Role):
             },
             "stats": self.last_stats,
             "subscribed": sorted(self.interest.prefixes),
+            "subscriptions": self.subscriptions.snapshot(),
             "control_errors": self.control_errors,
             "roles": self.roles(),
         }
@@ -724,6 +759,8 @@ class Publisher(Role):
 
     def _change(self, stream: str, output: str, stages: list[Any] | None) -> None:
         self.changes.append([stream, output, stages])
+        self.subscriptions.set_topics(self._topics())
+        self._interest_changed()
         for w in self.workers:
             self._send_changes(w.id)
 
