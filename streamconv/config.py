@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import math
 import os
 import stat
@@ -160,12 +162,17 @@ def _load_bank_file(path: Path) -> np.ndarray:
     return np.asarray(arr, dtype=np.float64)
 
 
+#: A stage field whose JSON is larger than this goes into output headers by shape only.
+HEADER_FIELD_BYTES = 1024
+
+
 class _Stage(_Model):
     """A stage kind: what it applies to, whether it carries state, and how it builds its op.
 
     ``build(history=...)`` returns the op that filters the items (called with one item, it
     returns the filtered item; a stateful op also has ``reset()``); ``meta()`` returns the
-    JSON-ready spec that output headers carry under ``meta["filter"]``.
+    JSON-ready full spec, and ``header_meta()`` the small form output headers carry under
+    ``meta["filter"]``.
     """
 
     #: ``'samples'`` or ``'frames'``: the items of the streams this kind applies to.
@@ -178,8 +185,29 @@ class _Stage(_Model):
         raise NotImplementedError
 
     def meta(self) -> dict[str, Any]:
-        """Return the full spec, JSON-ready, for the ``meta`` of output headers."""
+        """Return the full spec, JSON-ready (``ctl status`` shows it; headers carry :meth:`header_meta`)."""
         return self.model_dump(mode="json")
+
+    def spec_hash(self) -> str:
+        """Return 16 hex digits of SHA-256 over the full spec: equal specs, equal hashes."""
+        text = json.dumps(self.meta(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def header_meta(self) -> dict[str, Any]:
+        """Return the spec as output headers carry it: small fields as they are, large ones by shape.
+
+        A field whose JSON is over :data:`HEADER_FIELD_BYTES` (a large kernel matrix, a bank, a
+        long weight list) is replaced by ``<field>_shape``; ``spec_hash`` names the whole spec,
+        which ``ctl status`` shows.
+        """
+        out: dict[str, Any] = {}
+        for key, value in self.meta().items():
+            if isinstance(value, list) and len(json.dumps(value)) > HEADER_FIELD_BYTES:
+                out[f"{key}_shape"] = list(np.shape(value))
+            else:
+                out[key] = value
+        out["spec_hash"] = self.spec_hash()
+        return out
 
 
 class CausalFIRStage(_Stage):
@@ -347,6 +375,12 @@ class Bank3DStage(_Stage):
         if bank.size <= 4096:
             d["filters"] = bank.tolist()
         return d
+
+    def spec_hash(self) -> str:
+        """Return 16 hex digits of SHA-256 over the bank's values and the other fields."""
+        bank = np.ascontiguousarray(self.bank(), dtype="<f8")
+        rest = json.dumps(self.model_dump(mode="json", exclude={"filters", "file"}), sort_keys=True)
+        return hashlib.sha256(bank.tobytes() + str(bank.shape).encode() + rest.encode()).hexdigest()[:16]
 
 
 class TemporalStage(_Stage):

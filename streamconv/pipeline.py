@@ -45,7 +45,7 @@ class Chain:
         #: True when a stage carries state across items, so skipping an item would change outputs.
         self.stateful = any(s.stateful for s in self.specs)
         # The specs are frozen, so their header dicts are computed once (a bank file is read once).
-        self._meta = [s.meta() for s in self.specs]
+        self._meta = [s.header_meta() for s in self.specs]
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Run ``x`` through every stage."""
@@ -54,7 +54,7 @@ class Chain:
         return x
 
     def meta(self) -> dict[str, Any]:
-        """Return ``{'filter': [stage specs]}`` for output headers (the spec dicts are shared)."""
+        """Return ``{'filter': [stage header specs]}`` for output headers (the dicts are shared)."""
         return {"filter": list(self._meta)}
 
     def reset(self) -> None:

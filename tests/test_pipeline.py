@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -30,8 +32,10 @@ def test_temporal_output_is_the_temporal_op_with_the_spec_in_the_header(warmup):
         (out,) = p.process(x)
         np.testing.assert_array_equal(out.array, op(x))
         assert out.kind == "frame" and out.array.dtype == np.uint8
+    spec = cfg.parse_stages({"kind": "temporal", "weights": w, "warmup": warmup})[0]
     assert out.meta["filter"] == [{"kind": "temporal", "weights": w, "normalize": False,
-                                   "warmup": warmup, "order": "oldest_to_newest"}]
+                                   "warmup": warmup, "order": "oldest_to_newest",
+                                   "spec_hash": spec.spec_hash()}]
 
 
 def test_kernel_chain_equals_conv2d_and_meta_has_full_spec():
@@ -69,7 +73,26 @@ def test_bank3d_stage_from_npy_file(tmp_path):
     assert out.kind == "features" and out.array.dtype == np.float32
     np.testing.assert_allclose(out.array, conv3d(frames(1)[0], bank, padding="valid"), rtol=1e-5, atol=1e-3)
     assert out.meta["filter"][0]["bank_shape"] == [4, 3, 3, 3]
-    assert out.meta["filter"][0]["layout"] == "K,D,F,F" and out.meta["filter"][0]["filters"] == bank.tolist()
+    # 108 weights are too many for a header: it names them by shape and hash
+    head = out.meta["filter"][0]
+    assert head["layout"] == "K,D,F,F" and head["filters_shape"] == [4, 3, 3, 3] and "filters" not in head
+    inline = cfg.parse_stages({"kind": "bank3d", "filters": bank.tolist(), "padding": "valid"})[0]
+    assert head["spec_hash"] == inline.spec_hash()  # the same bank, from a file or inline
+    changed = bank.copy()
+    changed[0, 0, 0, 0] += 1e-9
+    assert cfg.parse_stages({"kind": "bank3d", "filters": changed.tolist(), "padding": "valid"})[0].spec_hash() \
+        != head["spec_hash"]
+
+
+def test_a_large_kernel_goes_in_headers_by_shape_and_hash():
+    k = np.random.default_rng(3).standard_normal((61, 61)).round(6)
+    sp = stream({"kind": "synthetic"}, {"big": {"kind": "kernel2d", "kernel": k.tolist()}})
+    (out,) = StreamPipeline("cam", sp).process(frames(1)[0])
+    head = out.meta["filter"][0]
+    assert head["kernel_shape"] == [61, 61] and "kernel" not in head
+    assert len(json.dumps(out.meta)) < 1024  # it was 83 KB with the matrix inline
+    stage = sp.outputs["big"][0]
+    assert head["spec_hash"] == stage.spec_hash() and stage.meta()["kernel"] == k.tolist()
 
 
 def test_sample_pipeline_and_replaced_filter_continue_exactly():
@@ -90,7 +113,9 @@ def test_sample_meta_has_order_and_lag():
     (out,) = StreamPipeline("laser", sp).process(np.ones(4))
     assert out.meta["filter"] == [{"kind": "causal_fir", "weights": [1.0, 1.0, 2.0], "normalize": True,
                                    "warmup": "renormalize", "nonfinite": "hold",
-                                   "order": "oldest_to_newest", "lag_samples": 0.75}]
+                                   "order": "oldest_to_newest", "lag_samples": 0.75,
+                                   "spec_hash": out.meta["filter"][0]["spec_hash"]}]
+    assert len(out.meta["filter"][0]["spec_hash"]) == 16
     assert out.kind == "samples"
 
 

@@ -9,7 +9,8 @@ epoch, and every output carries it unchanged.
   Each frame stays in flight until the publisher acknowledges it; if its worker dies it is sent
   to another worker, or, past half the reorder deadline, reported ``lost`` (the video lane's
   real-time rule).  A frame that finds no credit before the next one is captured is replaced
-  by it (counted as ``busy``): the lane never builds a backlog.
+  by it (counted as ``busy``): the lane never builds a backlog.  While another worker can
+  take frames, a sample stream's owner gets none, so samples never wait behind a slow frame.
 - **Sample streams are partitioned by stream**: one worker owns a stream and gets all of its
   chunks.  The replay ring keeps every unacknowledged chunk and the published history behind
   them; when the owner dies, the next owner is told to ``reset`` and gets the history as state
@@ -622,6 +623,10 @@ class Producer(Role):
         eligible = self._eligible()
         if not eligible:
             return None
+        # Lanes with opposite rules: a sample stream's owner gets no frames while another worker
+        # can take them, so a slow frame stage never delays samples behind it.
+        owners = {lane.owner for lane in self.sample_lanes.values()}
+        eligible = [w for w in eligible if w not in owners] or eligible
         n = len(eligible)
         for i in range(n):  # round robin among those with the most room
             w = eligible[(self._rr + i) % n]

@@ -680,7 +680,10 @@ class Publisher(Role):
             "streams": {
                 name: {
                     "source": self.config.streams[name].source.model_dump(mode="json"),
-                    "outputs": {o: [s.model_dump(mode="json") for s in specs] for o, specs in outs.items()},
+                    "outputs": {
+                        o: [{**s.model_dump(mode="json"), "spec_hash": s.spec_hash()} for s in specs]
+                        for o, specs in outs.items()
+                    },
                 }
                 for name, outs in self.outputs.items()
             },
@@ -755,7 +758,9 @@ class Publisher(Role):
         dumped = [s.model_dump(mode="json") for s in specs]
         self._change(stream, output, dumped)
         log.info("control: %s/%s is now %s", stream, output, specs)
-        return {"topic": f"{stream}/{output}", "stages": dumped}
+        return {"topic": f"{stream}/{output}", "stages": [
+            {**d, "spec_hash": s.spec_hash()} for d, s in zip(dumped, specs, strict=True)
+        ]}
 
     def _change(self, stream: str, output: str, stages: list[Any] | None) -> None:
         self.changes.append([stream, output, stages])
