@@ -8,10 +8,12 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
+from streamconv import exitcodes
+from streamconv.commands.options import positive_int, seconds
 from streamconv.errors import ConfigError
 from streamconv.ops import kernels
 
@@ -39,7 +41,7 @@ def cmd_kernels(args: argparse.Namespace) -> int:
             print(f"  params: {', '.join(entry.params)}")
         if not args.brief:
             print("\n".join(_format_matrix(k)))
-    return 0
+    return exitcodes.OK
 
 
 def _setup_logging(level: str) -> None:
@@ -50,7 +52,7 @@ def _setup_logging(level: str) -> None:
     )
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | str) -> str:
     return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
@@ -70,10 +72,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_roles(config, roles)
     except ConfigError as exc:
         print(f"streamconv run: bad config: {_one_line(exc)}", file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
     if args.print_config:
         print(cfg.dump_yaml(config), end="")
-        return 0
+        return exitcodes.OK
     if args.check:
         streams = ", ".join(
             f"{name} ({s.source.kind}: {', '.join(s.outputs) or 'no outputs'})"
@@ -81,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         role = f" (role {args.role})" if args.role else ""
         print(f"config OK: {args.config or '<embedded default>'}{role}: streams {streams or 'none'}")
-        return 0
+        return exitcodes.OK
     _setup_logging(args.log_level)
     from streamconv import service
 
@@ -106,22 +108,22 @@ def cmd_ctl(args: argparse.Namespace) -> int:
     else:  # set
         if args.topic is None:
             print("streamconv ctl set: give a TOPIC, e.g. camera/sharpen", file=sys.stderr)
-            return 2
+            return exitcodes.USAGE
         req = {"cmd": "set", "topic": args.topic, "stages": _stages_from_args(args)}
     try:
         reply = control.request(req, args.control, timeout=args.timeout,
                                 curve_server_key=_server_key(args))
-    except TimeoutError as exc:
+    except TimeoutError as exc:  # nothing answers there (or not with this --server-key)
         print(f"streamconv ctl: {exc}", file=sys.stderr)
-        return 1
+        return exitcodes.UNAVAILABLE
     if not reply.get("ok"):
         print(f"streamconv ctl: error: {reply.get('error')}", file=sys.stderr)
-        return 1
+        return exitcodes.FAILURE
     if args.action == "status" and not args.json:
         _print_status(reply["status"])
     else:
         print(json.dumps(reply, indent=2))
-    return 0
+    return exitcodes.OK
 
 
 def _server_key(args: argparse.Namespace) -> bytes | None:
@@ -133,20 +135,34 @@ def _server_key(args: argparse.Namespace) -> bytes | None:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
-    """Write a CurveZMQ key pair for the daemon (secret file, mode 0600) and print the public key."""
+    """Write a CurveZMQ key pair (secret mode 0600, public 0644); refuse to replace one without --force."""
     from streamconv.keys import generate
 
-    secret, public = generate(args.path)
+    try:
+        secret, public = generate(args.path, force=args.force)
+    except FileExistsError as exc:
+        print(f"streamconv keygen: error: {exc.filename} exists; give --force to replace the key pair "
+              "(clients holding the old public key are then locked out)", file=sys.stderr)
+        return exitcodes.USAGE
     print(f"secret key: {secret} (set service.curve_secret_key_file to this path)")
     print(f"public key: {public} (clients pass it as --server-key): {public.read_text().strip()}")
-    return 0
+    return exitcodes.OK
 
 
 def _stages_from_args(args: argparse.Namespace) -> Any:
     if args.stages:
-        return json.loads(args.stages)
+        try:
+            return json.loads(args.stages)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--stages is not valid JSON: {exc}") from None
     if args.weights:
-        return {"kind": "causal_fir", "weights": [float(w) for w in args.weights.replace(",", " ").split()]}
+        try:
+            weights = [float(w) for w in args.weights.replace(",", " ").split()]
+        except ValueError:
+            raise ConfigError(
+                f"invalid --weights {args.weights!r}; expected numbers, e.g. '0.2 0.3 0.5'"
+            ) from None
+        return {"kind": "causal_fir", "weights": weights}
     if args.kernel:
         stage: dict[str, Any] = {"kind": "kernel2d", "padding": _padding(args.padding), "stride": args.stride,
                                  "border": args.border}
@@ -231,7 +247,7 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
                     msg = sub.recv()
                 except TimeoutError as exc:
                     print(f"streamconv subscribe: {exc}", file=sys.stderr)
-                    return 1
+                    return exitcodes.UNAVAILABLE
                 n += 1
                 lat_ms = msg.latency_ns / 1e6
                 if args.jsonl:
@@ -261,13 +277,16 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
         pass
     except BrokenPipeError:
         pass
-    return 0
+    return exitcodes.OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="streamconv", description="Real-time sensor and video stream filtering over ZeroMQ."
+    parser = _Parser(
+        prog="streamconv", description="Real-time sensor and video stream filtering over ZeroMQ.",
+        epilog="exit codes: 0 ok, 1 failed (an error reply, a failed role, a bug), 2 bad input "
+        "(arguments, config, files, keys, endpoints), 69 no reply or no message within the timeout, "
+        "130 interrupted",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("kernels", help="list the kernel catalogue")
@@ -281,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-config", action="store_true", help="print the effective config as YAML")
     p.add_argument("--role", choices=["producer", "worker", "publisher"],
                    help="run only this role (its peers are other processes, joined by the config's links)")
-    p.add_argument("--workers", type=int, help="worker threads in this process (default: links.workers)")
+    p.add_argument("--workers", type=positive_int,
+                   help="worker threads in this process (default: links.workers)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_run)
 
@@ -308,12 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="set: causal weights oldest to newest, e.g. '0.2 0.3 0.5'")
     p.add_argument("--stages", help="set: the output's chain as JSON")
     p.add_argument("--json", action="store_true", help="print the raw JSON reply")
-    p.add_argument("--timeout", type=float, default=3.0)
+    p.add_argument("--timeout", type=seconds, default=3.0,
+                   help="seconds to wait for the reply (a finite number > 0; default 3)")
     p.add_argument("--server-key", help="CurveZMQ: the daemon's public key or its .pub file")
     p.set_defaults(func=cmd_ctl)
 
     p = sub.add_parser("keygen", help="write a CurveZMQ key pair for the daemon")
-    p.add_argument("path", help="secret key file to write; the public key goes to PATH.pub")
+    p.add_argument("path",
+                   help="secret key file to write (mode 0600); the public key goes to PATH.pub (0644)")
+    p.add_argument("--force", action="store_true", help="replace an existing key pair at PATH")
     p.set_defaults(func=cmd_keygen)
 
     for mod in _command_modules():
@@ -327,22 +350,80 @@ def _command_modules() -> list[Any]:
 
     from streamconv import commands
 
-    return [
+    modules = [
         importlib.import_module(f"streamconv.commands.{info.name}")
         for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name)
         if not info.name.startswith("_")
     ]
+    return [m for m in modules if hasattr(m, "register")]  # options.py is shared, not a subcommand
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (with a pointer to ``--help``) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE (see 'PROG --help')`` and exit with ``exitcodes.USAGE``."""
+        self.exit(exitcodes.USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _user_error(exc: BaseException) -> str | None:
+    """Return the one-line message of an error in the user's input, or None for anything else."""
+    if isinstance(exc, OSError):  # a path (keygen /proc/nope/key) or an endpoint (its message names it)
+        text = _one_line(exc.strerror) if exc.strerror else _one_line(exc)
+        names = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+        return f"{' -> '.join(names)}: {text}" if names else text or type(exc).__name__
+    zmq = sys.modules.get("zmq")  # imported only if a command used it: then its errors may escape
+    if zmq is not None and isinstance(exc, zmq.ZMQError):
+        return f"ZeroMQ: {exc.strerror}"
+    if isinstance(exc, ValueError):  # StreamconvError/ConfigError, pydantic, json, int("x") ...
+        return _one_line(exc) or type(exc).__name__
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``streamconv`` command line; return the exit code."""
+    """Run the ``streamconv`` command line; return the exit code (see :mod:`streamconv.exitcodes`).
+
+    What escapes a command never reaches the user as a traceback: bad input (a
+    ``StreamconvError``/``ValueError``, an ``OSError`` on a path, a ``zmq.ZMQError`` from a bad
+    endpoint) is one line ``streamconv CMD: error: MESSAGE`` and exit 2; a ``TimeoutError`` one
+    line and exit 69; Ctrl-C exit 130; anything else (a bug) a one-line summary and exit 1, with
+    the traceback logged at debug level.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    prog = f"streamconv {args.command}"
     try:
         return int(args.func(args))
-    except ValueError as exc:  # invalid input from the user: one line, no traceback
-        print(f"streamconv {args.command}: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return exitcodes.INTERRUPTED
+    except BrokenPipeError:  # the reader of stdout went away (e.g. `| head`): stop quietly
+        _silence_stdout()
+        return exitcodes.FAILURE
+    except TimeoutError as exc:  # before OSError: TimeoutError is one
+        print(f"{prog}: {_one_line(exc) or 'timed out'}", file=sys.stderr)
+        return exitcodes.UNAVAILABLE
+    except Exception as exc:
+        message = _user_error(exc)
+        if message is not None:
+            print(f"{prog}: error: {message}", file=sys.stderr)
+            return exitcodes.USAGE
+        logging.getLogger(__name__).debug("%s failed", prog, exc_info=True)
+        summary = _one_line(exc)
+        print(f"{prog}: unexpected error (a bug; the traceback is logged at debug level): "
+              f"{type(exc).__name__}{': ' + summary if summary else ''}", file=sys.stderr)
+        return exitcodes.FAILURE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

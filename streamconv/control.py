@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from typing import Any
 
 import zmq
+
+from streamconv.errors import StreamconvError
 
 __all__ = ["DEFAULT_CONTROL", "request"]
 
@@ -21,15 +25,33 @@ def request(
 ) -> dict[str, Any]:
     """Send one control request and return the daemon's reply.
 
+    Parameters
+    ----------
+    payload : dict
+        The request, e.g. ``{"cmd": "ping"}``.
+    endpoint : str
+        The daemon's control endpoint (``tcp://HOST:PORT``, ``ipc://PATH`` or ``inproc://NAME``).
+    timeout : float
+        Seconds to wait for the reply: a finite number > 0.
+    curve_server_key : bytes, optional
+        The daemon's Z85 public key when it runs CurveZMQ.
+
     Raises
     ------
     TimeoutError
         When no reply arrives within ``timeout`` seconds (the daemon is not running there).
+    StreamconvError
+        A ``timeout`` that is not a finite number > 0, or an ``endpoint`` ZeroMQ cannot connect
+        to (an unknown transport, no port); the message names it.
 
     Examples
     --------
     ``request({"cmd": "set", "topic": "camera/sharpen", "stages": {"kind": "kernel2d", "kernel": "blur"}})``
     """
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
+        math.isfinite(timeout) and timeout > 0
+    ):
+        raise StreamconvError(f"invalid timeout {timeout!r}; expected a finite number of seconds > 0")
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
@@ -39,10 +61,23 @@ def request(
         sock.curve_publickey = public
         sock.curve_secretkey = secret
     try:
-        sock.connect(endpoint)
+        try:
+            sock.connect(endpoint)
+        except zmq.ZMQError as exc:
+            raise StreamconvError(
+                f"invalid control endpoint {endpoint!r}: {exc.strerror}; expected tcp://HOST:PORT, "
+                "ipc://PATH or inproc://NAME"
+            ) from None
         sock.send(json.dumps(payload).encode())
-        if not sock.poll(int(timeout * 1000)):
-            raise TimeoutError(f"no reply from the control endpoint {endpoint} within {timeout} s")
+        deadline = time.monotonic() + timeout
+        while not sock.poll(_poll_ms(deadline - time.monotonic())):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no reply from the control endpoint {endpoint} within {timeout} s")
         return json.loads(sock.recv())
     finally:
         sock.close(linger=0)
+
+
+def _poll_ms(remaining_s: float) -> int:
+    """Return a poll timeout in ms for ``remaining_s``: at least 0, at most one second at a time."""
+    return max(0, min(math.ceil(remaining_s * 1000), 1000))

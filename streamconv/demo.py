@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from streamconv import config as cfg
+from streamconv import exitcodes
 from streamconv.ops import kernels
 from streamconv.pipeline import StreamPipeline
 from streamconv.sinks import display
@@ -51,9 +52,9 @@ log = logging.getLogger(__name__)
 
 #: The window's title (tests find the window by it).
 WINDOW_TITLE = "streamconv demo"
-#: Exit codes of :func:`run`.
-EXIT_OK = 0
-EXIT_NO_DISPLAY = 2
+#: Exit codes of :func:`run` (their names in the one table, ``streamconv.exitcodes``).
+EXIT_OK = exitcodes.OK
+EXIT_NO_DISPLAY = exitcodes.USAGE
 #: Sizes ``+``/``-`` step through, for kernels that take a ``size``.
 KERNEL_SIZES = tuple(range(3, 32, 2))
 #: The output name the demo's pipeline computes.

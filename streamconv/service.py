@@ -22,6 +22,7 @@ from typing import Any
 import zmq
 
 from streamconv import config as cfg
+from streamconv import exitcodes
 from streamconv.errors import ConfigError
 from streamconv.sockets import EndpointInUseError
 
@@ -38,11 +39,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Exit codes of ``streamconv run``.
-EXIT_OK = 0
-EXIT_ERROR = 1  # a role failed
-EXIT_CONFIG = 2  # a bad config or an endpoint in use
-EXIT_FORCED = 130  # a second signal: immediate exit
+#: Exit codes of ``streamconv run`` (their names in the one table, ``streamconv.exitcodes``).
+EXIT_OK = exitcodes.OK
+EXIT_ERROR = exitcodes.FAILURE  # a role failed
+EXIT_CONFIG = exitcodes.USAGE  # a bad config or an endpoint in use
+EXIT_FORCED = exitcodes.INTERRUPTED  # a second signal: immediate exit
 
 #: The roles, in the order they start (downstream first: nothing is sent before its receiver).
 ROLES = ("publisher", "producer", "worker")

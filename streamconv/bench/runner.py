@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from streamconv.commands.options import positive_float, seconds, seconds_or_zero
+
 __all__ = ["DEFAULT_SECTIONS", "SECTIONS", "add_arguments", "main", "run"]
 
 #: Sections run by default, in this order.
@@ -57,11 +59,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--torch-python", metavar="PYTHON", default=os.environ.get(TORCH_PYTHON_ENV),
                    help="an interpreter that can import torch, for the conv3d comparison when this one "
                    f"cannot (default: ${TORCH_PYTHON_ENV})")
-    p.add_argument("--soak-minutes", type=float, default=10.0, metavar="MIN",
+    p.add_argument("--soak-minutes", type=positive_float, default=10.0, metavar="MIN",
                    help="soak section: minutes measured after the warm-up (default 10)")
-    p.add_argument("--soak-interval", type=float, default=5.0, metavar="S",
+    p.add_argument("--soak-interval", type=seconds, default=5.0, metavar="S",
                    help="soak section: seconds between RSS samples (default 5)")
-    p.add_argument("--soak-warmup", type=float, default=30.0, metavar="S",
+    p.add_argument("--soak-warmup", type=seconds_or_zero, default=30.0, metavar="S",
                    help="soak section: seconds before the fit starts (default 30)")
 
 

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from streamconv.commands.options import positive_float, seconds
+
 __all__ = ["cmd_demo", "register"]
 
 _EPILOG = """\
@@ -37,11 +39,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--size", type=int, help="start size for box, gaussian or identity (odd, 3..31)")
     p.add_argument("--width", type=int, help="frame width (synthetic default 640)")
     p.add_argument("--height", type=int, help="frame height (synthetic default 480)")
-    p.add_argument("--fps", type=float, help="frame rate (synthetic default 30)")
+    p.add_argument("--fps", type=positive_float, help="frame rate (synthetic default 30)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic pattern")
     p.add_argument("--out-dir", type=Path, default=Path(), help="where the s key saves screenshots")
     p.add_argument("--no-laser", action="store_true", help="no laser strip chart")
-    p.add_argument("--laser-window", type=float, default=5.0, metavar="S", help="seconds shown in the chart")
+    p.add_argument("--laser-window", type=seconds, default=5.0, metavar="S",
+                   help="seconds shown in the chart")
     t = p.add_argument_group("testing hooks")
     t.add_argument("--frames", type=int, metavar="N", help="quit after N window refreshes")
     t.add_argument("--pause-at", type=int, metavar="N", help="freeze on frame N (0 = the first frame)")

@@ -7,10 +7,9 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["cmd_filter", "register"]
+from streamconv import exitcodes
 
-EXIT_OK = 0
-EXIT_USAGE = 2
+__all__ = ["cmd_filter", "register"]
 
 _EPILOG = """\
 examples:
@@ -127,7 +126,7 @@ def cmd_filter(args: argparse.Namespace) -> int:
     except (ValueError, OSError, cv2.error) as exc:
         text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         print(f"streamconv filter: error: {text}", file=sys.stderr)
-        return EXIT_USAGE
+        return exitcodes.USAGE
     if not args.quiet:
         print(f"streamconv filter: {report.summary()}")
-    return EXIT_OK
+    return exitcodes.OK

@@ -6,11 +6,11 @@ import argparse
 import sys
 from typing import Any
 
+from streamconv import exitcodes
+from streamconv.commands.options import positive_float, seconds
+
 __all__ = ["cmd_log", "register"]
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_FORCED = 130
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 _POLL_S = 0.2  # how often the loop checks the stop flag, the deadline and the count
 _DRAIN_S = 1.0  # at stop, messages already queued are still written for at most this long
@@ -47,10 +47,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--codec", default="mjpg", choices=["mjpg", "ffv1", "hfyu"],
                    help="video codec: mjpg (small, lossy, .avi; default), ffv1 (lossless, slow, .mkv)"
                         " or hfyu (lossless, fast, large, .avi)")
-    p.add_argument("--video-fps", type=float, help="frame rate of video files (default: from capture times)")
-    p.add_argument("--rotate-mb", type=float, help="start a new numbered file at this size (MB, 10^6 bytes)")
-    p.add_argument("--rotate-s", type=float, help="start a new numbered file after this many seconds")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--video-fps", type=positive_float,
+                   help="frame rate of video files (default: from capture times)")
+    p.add_argument("--rotate-mb", type=positive_float,
+                   help="start a new numbered file at this size (MB, 10^6 bytes)")
+    p.add_argument("--rotate-s", type=seconds, help="start a new numbered file after this many seconds")
+    p.add_argument("--duration", type=seconds, help="stop after this many seconds")
     p.add_argument("--count", "-n", type=int, help="stop after N messages")
     p.set_defaults(func=cmd_log)
 
@@ -67,10 +69,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.count is not None and args.count < 1:
         print(f"streamconv log: error: invalid --count {args.count}; expected >= 1", file=sys.stderr)
-        return EXIT_USAGE
-    if args.duration is not None and args.duration <= 0:
-        print(f"streamconv log: error: invalid --duration {args.duration}; expected > 0", file=sys.stderr)
-        return EXIT_USAGE
+        return exitcodes.USAGE
     topics = args.topics or [""]
     stop: list[int] = []
 
@@ -102,12 +101,12 @@ def cmd_log(args: argparse.Namespace) -> int:
             elapsed = time.monotonic() - t_start
     except (ValueError, OSError) as exc:
         print(f"streamconv log: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exitcodes.USAGE
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
     print(f"streamconv log: {elapsed:.1f} s, {log.summary()} -> {args.out}", flush=True)
-    return EXIT_FORCED if forced else EXIT_OK
+    return exitcodes.INTERRUPTED if forced else exitcodes.OK
 
 
 def _record_gaps(sub: Any, log: Any) -> None:

@@ -6,11 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-__all__ = ["cmd_plot", "register"]
+from streamconv import exitcodes
+from streamconv.commands.options import seconds
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
+__all__ = ["cmd_plot", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -26,7 +25,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("log", help="a log directory or a single CSV")
     p.add_argument("--output", "-o", default="plot.png", help="image to write (default: plot.png)")
-    p.add_argument("--zoom", type=float, default=1.0, help="seconds shown in the zoom panel (default: 1)")
+    p.add_argument("--zoom", type=seconds, default=1.0, help="seconds shown in the zoom panel (default: 1)")
     p.add_argument("--max-lag", type=int, default=100, help="largest lag searched, in samples (default: 100)")
     p.add_argument("--title", help="figure title")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of text")
@@ -47,10 +46,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
         )
     except ImportError as exc:
         print(f"streamconv plot: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return exitcodes.FAILURE
     except (ValueError, OSError) as exc:
         print(f"streamconv plot: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exitcodes.USAGE
     if args.json:
         data = {
             "output": str(result.output),
@@ -70,9 +69,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
             },
         }
         print(json.dumps(data, indent=2))
-        return EXIT_OK
+        return exitcodes.OK
     for topic, s in result.series.items():
         c = result.comparisons.get(topic)
         print(f"{topic:<24} {len(s):>8} samples" + (f"  {c.text()} vs {c.truth}" if c else ""))
     print(f"streamconv plot: wrote {result.output}")
-    return EXIT_OK
+    return exitcodes.OK

@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from streamconv.commands.options import positive_float, seconds
+
 __all__ = ["WINDOW_TITLE", "cmd_view", "register", "run_view"]
 
 log = logging.getLogger(__name__)
@@ -38,12 +40,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("topics", nargs="*", metavar="TOPIC",
                    help="topic prefixes, e.g. camera/raw camera/sharpen laser/ (default: every topic)")
     p.add_argument("--endpoint", "-e", default=DEFAULT_ENDPOINT, help="the daemon's publish endpoint")
-    p.add_argument("--scale", type=float, default=1.0, help="resize frame panes by this factor")
+    p.add_argument("--scale", type=positive_float, default=1.0, help="resize frame panes by this factor")
     p.add_argument("--window", type=int, default=500, metavar="N", help="samples per strip chart")
     p.add_argument("--out-dir", type=Path, default=Path(), help="where the s key saves screenshots")
     t = p.add_argument_group("testing hooks")
     t.add_argument("--frames", type=int, metavar="N", help="quit after N window refreshes")
-    t.add_argument("--duration", type=float, metavar="S", help="quit after S seconds")
+    t.add_argument("--duration", type=seconds, metavar="S", help="quit after S seconds")
     t.add_argument("--screenshot", type=Path, metavar="PATH", help="write the window image here at exit")
     t.add_argument("--no-window", action="store_true", help="render without opening a window")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
@@ -55,10 +57,8 @@ def cmd_view(args: argparse.Namespace) -> int:
     from streamconv.cli import _setup_logging
 
     _setup_logging(args.log_level)
-    for name in ("frames", "duration"):
-        value = getattr(args, name)
-        if value is not None and value < 0:
-            raise ValueError(f"invalid --{name} {value}; expected a number >= 0")
+    if args.frames is not None and args.frames < 0:
+        raise ValueError(f"invalid --frames {args.frames}; expected an integer >= 0")
     return run_view(
         args.endpoint,
         args.topics or [""],

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streamconv import control
+from streamconv import control, exitcodes
 from streamconv.client import Subscriber
 
 from .conftest import free_port
@@ -150,10 +150,11 @@ def test_compose_health_check_pings_the_publishers_control_socket() -> None:
     assert control_ep.startswith("tcp://127.0.0.1:"), "the check runs inside the publisher's container"
     assert "--timeout" in args
 
-    # The check really works: against nothing it fails (1), against a publisher it passes (0).
+    # The check really works: against nothing it fails (69, no reply: Docker counts any non-zero
+    # exit as unhealthy), against a publisher it passes (0).
     dead = _replace_option(args[1:], "--control", f"tcp://127.0.0.1:{free_port()}")
     r = _streamconv(_replace_option(dead, "--timeout", "0.3"))
-    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert r.returncode == exitcodes.UNAVAILABLE, (r.returncode, r.stdout, r.stderr)
 
     for name in ("producer", "worker", "logger"):
         s = services[name]
@@ -195,9 +196,10 @@ def test_compose_logger_command_parses_and_runs(tmp_path: Path) -> None:
 def test_compose_ctl_command_parses() -> None:
     argv = _argv(_services()["ctl"])
     assert argv[0] == "ctl" and argv[argv.index("--control") + 1] == "tcp://publisher:5556", argv
-    # Nothing answers on a free port: exit 1 (no reply), not 2 (a bad command line).
+    # Nothing answers on a free port: exit 69 (no reply), not 2 (a bad command line).
     r = _streamconv([*argv, "--control", f"tcp://127.0.0.1:{free_port()}", "--timeout", "0.3"])
-    assert r.returncode == 1 and "no reply" in r.stderr, (r.returncode, r.stdout, r.stderr)
+    assert r.returncode == exitcodes.UNAVAILABLE, (r.returncode, r.stdout, r.stderr)
+    assert "no reply" in r.stderr, r.stderr
 
 
 # -- configs/cluster.yaml ----------------------------------------------------------------------
