@@ -80,8 +80,8 @@ def test_bank3d_stage_from_npy_file(tmp_path):
     assert head["spec_hash"] == inline.spec_hash()  # the same bank, from a file or inline
     changed = bank.copy()
     changed[0, 0, 0, 0] += 1e-9
-    assert cfg.parse_stages({"kind": "bank3d", "filters": changed.tolist(), "padding": "valid"})[0].spec_hash() \
-        != head["spec_hash"]
+    other = cfg.parse_stages({"kind": "bank3d", "filters": changed.tolist(), "padding": "valid"})[0]
+    assert other.spec_hash() != head["spec_hash"]
 
 
 def test_a_large_kernel_goes_in_headers_by_shape_and_hash():
