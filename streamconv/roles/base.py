@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -14,7 +15,13 @@ import zmq
 from streamconv import config as cfg
 from streamconv.roles import protocol
 
-__all__ = ["Role", "role_id"]
+__all__ = ["Role", "log_failure", "role_id"]
+
+
+def log_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log an unexpected error as one line; its traceback goes to the debug level only."""
+    logger.error("%s: %s: %s", what, type(exc).__name__, exc)
+    logger.debug("%s: traceback", what, exc_info=exc)
 
 
 def role_id(role: str) -> str:

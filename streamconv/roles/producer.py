@@ -38,7 +38,7 @@ from streamconv import config as cfg
 from streamconv import wire
 from streamconv.errors import WireError
 from streamconv.roles import links, protocol
-from streamconv.roles.base import Role
+from streamconv.roles.base import Role, log_failure
 from streamconv.roles.interest import Interest
 from streamconv.roles.peers import Peers
 from streamconv.roles.ring import ReplayRing
@@ -187,7 +187,7 @@ class _FrameReader(threading.Thread):
             self._loop()
         except BaseException as exc:  # a reader never dies silently
             self.error = exc
-            log.exception("frame reader %s stopped on an error", self.lane.name)
+            log_failure(log, f"frame reader {self.lane.name} stopped on an error", exc)
         finally:
             self.sock.close(linger=0)
 
@@ -309,7 +309,7 @@ class Producer(Role):
             self._loop()
         except BaseException as exc:
             self.error = exc
-            log.exception("producer stopped on an error")
+            log_failure(log, "producer stopped on an error", exc)
             raise
         finally:
             self._shutdown()

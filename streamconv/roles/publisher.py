@@ -30,7 +30,7 @@ from streamconv import config as cfg
 from streamconv import wire
 from streamconv.errors import ConfigError, WireError
 from streamconv.roles import links, protocol
-from streamconv.roles.base import Role
+from streamconv.roles.base import Role, log_failure
 from streamconv.roles.control_server import ControlServer, Slow
 from streamconv.roles.golden import stage_hash
 from streamconv.roles.interest import Interest
@@ -212,7 +212,7 @@ class Publisher(Role):
             self._loop()
         except BaseException as exc:
             self.error = exc
-            log.exception("publisher stopped on an error")
+            log_failure(log, "publisher stopped on an error", exc)
             raise
         finally:
             self._shutdown()

@@ -30,7 +30,7 @@ from streamconv import wire
 from streamconv.errors import StreamconvError, WireError
 from streamconv.pipeline import StreamPipeline
 from streamconv.roles import links, protocol
-from streamconv.roles.base import Role
+from streamconv.roles.base import Role, log_failure
 from streamconv.roles.golden import stage_hash
 from streamconv.roles.interest import Interest
 
@@ -106,7 +106,7 @@ class Worker(Role):
             self._loop()
         except BaseException as exc:
             self.error = exc
-            log.exception("worker %s stopped on an error", self.id)
+            log_failure(log, f"worker {self.id} stopped on an error", exc)
             raise
         finally:
             self._hb.join(1.0)
