@@ -38,7 +38,8 @@ COPY --chown=streamconv:streamconv configs ./configs
 USER streamconv
 
 # 5555: publish (PUB), 5556: control (REP), 5560: dispatch link (producer), 5561: collect link
-# (publisher). docker-compose.yml publishes only 5555 and 5556, on the host's loopback.
+# (publisher). docker-compose.yml publishes only 5555, on the host's loopback (configs/cluster.yaml
+# binds control on the container's own loopback).
 EXPOSE 5555 5556 5560 5561
 
 # Healthy when the control socket answers a ping: that is the publisher's (or an all-roles

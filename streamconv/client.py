@@ -87,7 +87,12 @@ class Subscriber(Closing):
         messages then show as a gap.
     curve_server_key : bytes or str, optional
         The publisher's Z85 CurveZMQ public key (``Publisher.curve_public_key``) when it binds with
-        CURVE; this subscriber then uses a fresh key pair of its own.
+        CURVE.
+    curve_secret_key : bytes or str, optional
+        With ``curve_server_key``: this client's own Z85 secret key, whose public half the
+        publisher must admit (the daemon's ``service.curve_public_keys_dir``).  Without it the
+        subscriber uses a fresh key pair, which an authenticating publisher refuses: no message
+        arrives, and the refusal is logged once as a warning.
 
     Attributes
     ----------
@@ -153,9 +158,13 @@ class Subscriber(Closing):
         rcvhwm: int | None = None,
         max_payload_bytes: int = 256 * 2**20,
         curve_server_key: bytes | str | None = None,
+        curve_secret_key: bytes | str | None = None,
     ) -> None:
         topics = (topics,) if isinstance(topics, str) else tuple(topics)
         server_key = None if curve_server_key is None else z85_key("curve_server_key", curve_server_key)
+        client_key = None if curve_secret_key is None else z85_key("curve_secret_key", curve_secret_key)
+        if client_key is not None and server_key is None:
+            raise ValueError("curve_secret_key needs curve_server_key (the publisher's public key)")
         for topic in topics:
             if not isinstance(topic, str):
                 raise TypeError(f"invalid topic {topic!r}; expected a str prefix")
@@ -188,18 +197,28 @@ class Subscriber(Closing):
             # Per frame; the header frame is tiny next to any payload limit worth setting.
             self._socket.setsockopt(zmq.MAXMSGSIZE, max(max_payload_bytes, 1 << 16))
             if server_key is not None:
-                public, secret = zmq.curve_keypair()
+                public, secret = zmq.curve_keypair() if client_key is None else (
+                    zmq.curve_public(client_key), client_key)
                 self._socket.curve_serverkey = server_key
                 self._socket.curve_publickey = public
                 self._socket.curve_secretkey = secret
             for topic in topics:
                 self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
+            # ZeroMQ does not reconnect after a protocol error (an over-size frame): watch for drops.
+            # Only a drop after a handshake is reconnected: a refused handshake (ZAP denied the key)
+            # would be retried in a tight loop, and ZeroMQ itself retries the ones that timed out.
+            # The monitor is in place before connect() so that no handshake goes unseen.
+            self._monitor = self._socket.get_monitor_socket(
+                zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+            )
             self._socket.connect(endpoint)
         except zmq.ZMQError as exc:
             self._socket.close(linger=0)
+            if hasattr(self, "_monitor"):
+                self._monitor.close(linger=0)
             raise OSError(exc.errno, f"cannot connect to {endpoint}: {exc.strerror}") from None
-        # ZeroMQ does not reconnect after a protocol error (an over-size frame): watch for drops.
-        self._monitor = self._socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self._established = False
+        self._refused_logged = False
         self._poller = zmq.Poller()
         self._poller.register(self._socket, zmq.POLLIN)
         self._poller.register(self._monitor, zmq.POLLIN)
@@ -277,8 +296,15 @@ class Subscriber(Closing):
     def _handle_disconnects(self) -> None:
         while self._monitor.poll(0, zmq.POLLIN):
             event = recv_monitor_message(self._monitor)
-            if event["event"] != zmq.EVENT_DISCONNECTED:
+            if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._established = True
+            elif event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH and not self._refused_logged:
+                self._refused_logged = True
+                logger.warning("%s refused this subscriber's CURVE key (ZAP status %s): nothing "
+                               "will arrive", self.endpoint, int(event["value"]))
+            if event["event"] != zmq.EVENT_DISCONNECTED or not self._established:
                 continue
+            self._established = False
             self.reconnects += 1
             logger.info(
                 "lost %s (publisher gone, or a frame over max_payload_bytes=%d): reconnecting",

@@ -633,6 +633,7 @@ class ServiceConfig(_Model):
     )
     insecure: bool = False
     curve_secret_key_file: Path | None = None
+    curve_public_keys_dir: Path | None = None
 
     @field_validator("publish", "control")
     @classmethod
@@ -647,8 +648,19 @@ class ServiceConfig(_Model):
                 if not self.insecure and self.curve_secret_key_file is None:
                     raise ValueError(
                         f"{name} endpoint {endpoint!r} is not loopback: set curve_secret_key_file "
-                        "(CurveZMQ) or, knowingly, insecure: true"
+                        "and curve_public_keys_dir (CurveZMQ) or, knowingly, insecure: true"
                     )
+        # CurveZMQ authenticates: a server key without the clients' keys would admit nobody.
+        if self.curve_secret_key_file is not None and self.curve_public_keys_dir is None:
+            raise ValueError(
+                "curve_secret_key_file needs curve_public_keys_dir: the directory of the client "
+                "public keys (*.pub) that may connect; CurveZMQ admits no other key"
+            )
+        if self.curve_public_keys_dir is not None and self.curve_secret_key_file is None:
+            raise ValueError(
+                "curve_public_keys_dir needs curve_secret_key_file: client keys are checked by "
+                "CurveZMQ, which runs only with the daemon's secret key"
+            )
         return self
 
 
@@ -700,6 +712,7 @@ class LinksConfig(_Model):
                                       description="longest a chunk waits behind a missing one")
     replay_samples: int = Field(default=1_000_000, ge=1, le=100_000_000,
                                 description="unpublished samples kept per sample stream for replay")
+    curve_on_loopback: bool = Field(default=False, description="CurveZMQ on tcp loopback and ipc links too")
 
     @model_validator(mode="after")
     def _timing(self) -> LinksConfig:
@@ -760,6 +773,11 @@ class Config(_Model):
                     f"{field_name} {endpoint!r} is not loopback: set service.curve_secret_key_file "
                     "(CurveZMQ) or, knowingly, service.insecure: true"
                 )
+        if self.links.curve_on_loopback and svc.curve_secret_key_file is None:
+            raise ValueError(
+                "links.curve_on_loopback needs service.curve_secret_key_file: the key the links run "
+                "CurveZMQ with"
+            )
         return self
 
 

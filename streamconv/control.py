@@ -22,6 +22,7 @@ def request(
     *,
     timeout: float = 3.0,
     curve_server_key: bytes | None = None,
+    curve_secret_key: bytes | str | None = None,
 ) -> dict[str, Any]:
     """Send one control request and return the daemon's reply.
 
@@ -35,6 +36,13 @@ def request(
         Seconds to wait for the reply: a finite number > 0.
     curve_server_key : bytes, optional
         The daemon's Z85 public key when it runs CurveZMQ.
+    curve_secret_key : bytes or str, optional
+        The client's own Z85 secret key (with ``curve_server_key``).
+
+    With ``curve_server_key`` (the daemon's public key) the request runs CurveZMQ with the
+    client's own ``curve_secret_key`` (Z85), whose public half the daemon must admit
+    (``service.curve_public_keys_dir``); without one, with a fresh key pair that an authenticating
+    daemon refuses, so the request times out.
 
     Raises
     ------
@@ -52,11 +60,21 @@ def request(
         math.isfinite(timeout) and timeout > 0
     ):
         raise StreamconvError(f"invalid timeout {timeout!r}; expected a finite number of seconds > 0")
+    client_key = None
+    if curve_secret_key is not None:
+        from streamconv.sockets import z85_key
+
+        if curve_server_key is None:
+            raise ValueError("curve_secret_key needs curve_server_key (the daemon's public key)")
+        client_key = z85_key("curve_secret_key", curve_secret_key)
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
-    if curve_server_key is not None:  # the daemon runs CurveZMQ: talk to it with a fresh key pair
-        public, secret = zmq.curve_keypair()
+    if curve_server_key is not None:  # the daemon runs CurveZMQ: talk to it with our key pair
+        if client_key is None:
+            public, secret = zmq.curve_keypair()
+        else:
+            public, secret = zmq.curve_public(client_key), client_key
         sock.curve_serverkey = curve_server_key
         sock.curve_publickey = public
         sock.curve_secretkey = secret

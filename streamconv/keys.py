@@ -1,4 +1,4 @@
-"""CurveZMQ key files: create a key pair, read a secret key file (the daemon's) or a public key."""
+"""CurveZMQ key files: create a key pair, read a secret key file, a public key or a directory of them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ import zmq
 from streamconv.errors import ConfigError
 from streamconv.sockets import z85_key
 
-__all__ = ["generate", "read_public_key", "read_secret_key"]
+__all__ = ["PUBLIC_KEYS_FIELD", "generate", "read_public_key", "read_public_keys_dir", "read_secret_key"]
+
+#: The config field :func:`read_public_keys_dir` names in its errors.
+PUBLIC_KEYS_FIELD = "service.curve_public_keys_dir"
 
 
 def generate(path: str | Path, *, force: bool = False) -> tuple[Path, Path]:
@@ -151,3 +154,30 @@ def read_public_key(key_or_path: str) -> bytes:
     if len(key_or_path) == 40 and not Path(key_or_path).exists():
         return z85_key("curve server key", key_or_path)
     return _read_key(key_or_path, "curve server key file")
+
+
+def read_public_keys_dir(path: str | Path, *, what: str = PUBLIC_KEYS_FIELD) -> frozenset[bytes]:
+    """Return the Z85 public keys of the ``*.pub`` files in directory ``path`` (at least one).
+
+    Every ``*.pub`` file must hold one public key as :func:`generate` writes it (40 Z85
+    characters on one line); other files are ignored.  This is pyzmq's "public keys directory"
+    (``zmq.auth`` ``configure_curve(location=...)``) with streamconv's key files instead of zcert
+    files.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``what`` and the path: the directory cannot be read, holds no ``*.pub`` file, or a
+        ``*.pub`` file holds no valid key.
+    """
+    p = Path(path)
+    try:
+        files = sorted(f for f in p.iterdir() if f.name.endswith(".pub") and f.is_file())
+    except OSError as exc:
+        raise ConfigError(f"{what} {str(p)!r}: cannot read the directory ({exc.strerror or exc})") from None
+    if not files:
+        raise ConfigError(
+            f"{what} {str(p)!r}: no *.pub file in it; copy each client's public key there "
+            "(`streamconv keygen clients/alice` writes clients/alice.pub)"
+        )
+    return frozenset(_read_key(f, f"{what} file") for f in files)

@@ -63,10 +63,20 @@ def subscribe_hint(config: cfg.Config) -> str:
 
 
 def check_roles(config: cfg.Config, roles: Sequence[str]) -> None:
-    """Raise ConfigError if ``roles`` cannot run in one process with these links."""
+    """Raise ConfigError if ``roles`` cannot run in one process with these links and key files.
+
+    The publisher reads ``service.curve_public_keys_dir`` (the client keys it admits), so a
+    missing directory, one without a ``*.pub`` file or a bad key in it is reported here, by
+    ``streamconv run --check`` too.
+    """
     for r in roles:
         if r not in ROLES:
             raise ConfigError(f"invalid role {r!r}; expected one of {list(ROLES)}")
+    keys_dir = config.service.curve_public_keys_dir
+    if keys_dir is not None and "publisher" in roles:
+        from streamconv.keys import read_public_keys_dir
+
+        read_public_keys_dir(keys_dir)
     if set(roles) == set(ROLES):
         return
     for field, endpoint in config.links.endpoints():
@@ -161,7 +171,9 @@ class Service:
             t.start()
         if self.publisher is not None and self.publisher.pub.curve_public_key is not None:
             log.info(
-                "CurveZMQ on: clients need the server key %s", self.publisher.pub.curve_public_key.decode()
+                "CurveZMQ on: clients need the server key %s and a key of %s",
+                self.publisher.pub.curve_public_key.decode(),
+                svc.curve_public_keys_dir,
             )
         if self.publisher is not None:
             log.info(
@@ -226,6 +238,9 @@ class Service:
             if t is None or not t.is_alive():
                 role.close()
         if self.ctx is not None:
+            from streamconv import auth
+
+            auth.stop(self.ctx)  # a role still running at the deadline has not released its gate
             self.ctx.destroy(linger=0)
 
     def request_stop(self) -> None:

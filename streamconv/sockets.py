@@ -131,6 +131,7 @@ class _BoundPublisher(Closing):
         sndhwm: int = 10_000,
         linger_ms: int = 0,
         curve_secret_key: bytes | str | None = None,
+        zap_domain: str | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.linger_ms = linger_ms
@@ -143,7 +144,7 @@ class _BoundPublisher(Closing):
             self._socket.setsockopt(zmq.LINGER, linger_ms)
             self._configure()
             if curve_key is not None:
-                self._set_curve_server(curve_key)
+                self._set_curve_server(curve_key, zap_domain)
             bind_with_grace(self._socket, endpoint)
         except zmq.ZMQError as exc:
             self._socket.close(linger=0)
@@ -156,12 +157,16 @@ class _BoundPublisher(Closing):
         self.bound_endpoint = connectable_endpoint(self._last_endpoint)
         logger.debug("%s bound %s (%s)", type(self).__name__, endpoint, self.bound_endpoint)
 
-    def _set_curve_server(self, key: bytes) -> None:
-        public = zmq.curve_public(key)
-        self._socket.curve_secretkey = key
-        self._socket.curve_publickey = public
-        self._socket.curve_server = True
-        self.curve_public_key = public
+    def _set_curve_server(self, key: bytes, zap_domain: str | None) -> None:
+        if zap_domain is not None:
+            from streamconv.auth import curve_server
+
+            curve_server(self._socket, key, zap_domain)
+        else:
+            self._socket.curve_secretkey = key
+            self._socket.curve_publickey = zmq.curve_public(key)
+            self._socket.curve_server = True
+        self.curve_public_key = zmq.curve_public(key)
 
     def _configure(self) -> None:
         """Set role-specific socket options before binding."""
@@ -218,7 +223,11 @@ class Publisher(_BoundPublisher):
     curve_secret_key : bytes or str, optional
         A Z85 CurveZMQ secret key (``zmq.curve_keypair()[1]``): the socket becomes a CURVE server,
         so traffic is encrypted and only subscribers given :attr:`curve_public_key` can connect.
-        Needed to bind anything but loopback (DESIGN "Security").
+        Needed to bind anything but loopback (DESIGN "Security").  Alone it admits any client key.
+    zap_domain : str, optional
+        With ``curve_secret_key``: the ZAP domain (one of :data:`streamconv.auth.DOMAINS`) whose
+        allowed client keys get in, decided by the :class:`streamconv.auth.Gate` of ``context``;
+        without a gate running there, nobody does.
 
     Attributes
     ----------

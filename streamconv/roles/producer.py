@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import zmq
 
+from streamconv import auth, wire
 from streamconv import config as cfg
-from streamconv import wire
 from streamconv.errors import WireError
 from streamconv.roles import links, protocol
 from streamconv.roles.base import Role, log_failure
@@ -263,9 +263,15 @@ class Producer(Role):
         self._readers_stop = threading.Event()
         secret = links.link_secret(config)
         hwm = max(config.service.sensor_queue, 1000)
-        self.dispatch = links.bind_router(
-            self.ctx, self.links.bind_address("dispatch"), what="links.dispatch", hwm=hwm, secret=secret
-        )
+        # With CurveZMQ on the dispatch link, its gate admits the roles' own key only.
+        self.gate = links.link_gate(self.ctx, secret, self.links.bind_address("dispatch"))
+        try:
+            self.dispatch = links.bind_router(
+                self.ctx, self.links.bind_address("dispatch"), what="links.dispatch", hwm=hwm, secret=secret
+            )
+        except BaseException:
+            self._release_gate()
+            raise
         self.collect = links.connect_dealer(
             self.ctx, self.links.connect_address("collect"), identity=self.id, hwm=hwm, secret=secret
         )
@@ -330,10 +336,16 @@ class Producer(Role):
         self.close()
 
     def close(self) -> None:
-        """Close the sockets (idempotent)."""
+        """Close the sockets and give back the ZAP gate (idempotent)."""
         for s in (self.dispatch, self.collect, self.wake):
             if not s.closed:
                 s.close(linger=0)
+        self._release_gate()
+
+    def _release_gate(self) -> None:
+        if self.gate is not None:
+            auth.release(self.gate)
+            self.gate = None
 
     # -- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:

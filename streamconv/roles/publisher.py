@@ -10,7 +10,10 @@ by :func:`streamconv.wire.restamp`.  The wire epoch changes when the publisher s
 whenever a new producer epoch appears, so a producer's restart is never mistaken for a gap.
 
 Sockets: the XPUB on ``service.publish``, a REP on ``service.control`` and a ROUTER bound on
-``links.collect`` (workers and the producer connect to it).
+``links.collect`` (workers and the producer connect to it).  With CurveZMQ the XPUB and the REP
+admit only the client keys of ``service.curve_public_keys_dir`` and the collect link only the
+roles' own key, through the ZAP gate of the publisher's context (:mod:`streamconv.auth`);
+``status()`` counts what the gate admitted and refused.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from typing import Any
 import numpy as np
 import zmq
 
+from streamconv import auth, wire
 from streamconv import config as cfg
-from streamconv import wire
 from streamconv.errors import ConfigError, WireError
 from streamconv.roles import links, protocol
 from streamconv.roles.base import Role, log_failure
@@ -116,21 +119,21 @@ class Publisher(Role):
         self.epoch = self.stats_epoch  # the wire epoch of data topics (renewed per producer epoch)
         self.golden = stage_hash(config)
         secret = links.link_secret(config)
-        svc_secret = None
-        if svc.curve_secret_key_file is not None:
-            from streamconv.keys import read_secret_key
-
-            svc_secret = read_secret_key(svc.curve_secret_key_file)
+        svc_secret = None if secret is None else secret.secret
+        self.gate: auth.Gate | None = None
         self.pub: TrackingPublisher | None = None
         self.control: zmq.Socket | None = None
         self.collect: zmq.Socket | None = None
         try:
+            if secret is not None:
+                self.gate = auth.acquire(self.ctx, self._admitted_keys(secret))
             self.pub = TrackingPublisher(
                 svc.publish,
                 context=self.ctx,
                 sndhwm=publish_hwm(config),
                 linger_ms=500,
                 curve_secret_key=svc_secret,
+                zap_domain="streams",
             )
             if svc.control:
                 self.control = self._bind_control(svc.control, svc_secret)
@@ -171,13 +174,23 @@ class Publisher(Role):
         )
         self._acks: dict[str, int] = {}
 
+    def _admitted_keys(self, secret: links.LinkCurve) -> dict[str, frozenset[bytes]]:
+        """Return the client keys the gate admits: the configured clients', the roles' on the link."""
+        from streamconv.keys import read_public_keys_dir
+
+        keys_dir = self.config.service.curve_public_keys_dir
+        assert keys_dir is not None  # ServiceConfig requires it with a secret key
+        clients = read_public_keys_dir(keys_dir)
+        admitted = {"streams": clients, "control": clients}
+        if secret.applies(self.links.bind_address("collect")):
+            admitted["links"] = frozenset({secret.public})
+        return admitted
+
     def _bind_control(self, endpoint: str, secret: bytes | None) -> zmq.Socket:
         sock = self.ctx.socket(zmq.ROUTER)
         ControlServer.configure(sock)
         if secret is not None:
-            sock.curve_secretkey = secret
-            sock.curve_publickey = zmq.curve_public(secret)
-            sock.curve_server = True
+            auth.curve_server(sock, secret, "control")
         try:
             sock.bind(endpoint)
         except zmq.ZMQError as exc:
@@ -233,6 +246,9 @@ class Publisher(Role):
         for s in (self.control, self.collect):
             if s is not None and not s.closed:
                 s.close(linger=0)
+        if self.gate is not None:
+            auth.release(self.gate)
+            self.gate = None
 
     # -- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -691,6 +707,7 @@ class Publisher(Role):
             "subscribed": sorted(self.interest.prefixes),
             "subscriptions": self.subscriptions.snapshot(),
             "control_errors": self.control_errors,
+            "auth": self.gate.counts() if self.gate is not None else None,
             "roles": self.roles(),
         }
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from streamconv import config as cfg
 from streamconv import control, exitcodes
 from streamconv.client import Subscriber
 
@@ -124,7 +125,8 @@ def test_compose_has_the_role_services_one_image_and_loopback_ports_only() -> No
     published = [_published(p) for p in services["publisher"]["ports"]]
     for ip, _host, _container in published:
         assert ip == "127.0.0.1", f"every published port is bound to loopback, got {published}"
-    wanted = {_port(cluster["service"]["publish"]), _port(cluster["service"]["control"])}
+    # Only the publish port: the control socket is on the publisher container's loopback.
+    wanted = {_port(cluster["service"]["publish"])}
     assert {(h, c) for _ip, h, c in published} == {(p, p) for p in wanted}, published
 
     worker = services["worker"]
@@ -194,8 +196,12 @@ def test_compose_logger_command_parses_and_runs(tmp_path: Path) -> None:
 
 
 def test_compose_ctl_command_parses() -> None:
-    argv = _argv(_services()["ctl"])
-    assert argv[0] == "ctl" and argv[argv.index("--control") + 1] == "tcp://publisher:5556", argv
+    ctl = _services()["ctl"]
+    argv = _argv(ctl)
+    cluster = yaml.safe_load(CLUSTER.read_text())
+    # The control socket binds the publisher container's loopback: ctl joins its network namespace.
+    assert ctl.get("network_mode") == "service:publisher", ctl
+    assert argv[0] == "ctl" and argv[argv.index("--control") + 1] == cluster["service"]["control"], argv
     # Nothing answers on a free port: exit 69 (no reply), not 2 (a bad command line).
     r = _streamconv([*argv, "--control", f"tcp://127.0.0.1:{free_port()}", "--timeout", "0.3"])
     assert r.returncode == exitcodes.UNAVAILABLE, (r.returncode, r.stdout, r.stderr)
@@ -206,8 +212,10 @@ def test_compose_ctl_command_parses() -> None:
 def test_cluster_config_binds_every_interface_and_links_by_service_name() -> None:
     cluster = yaml.safe_load(CLUSTER.read_text())
     assert cluster["service"]["publish"] == "tcp://0.0.0.0:5555"
-    assert cluster["service"]["control"] == "tcp://0.0.0.0:5556"
-    assert cluster["service"]["insecure"] is True
+    # The control socket changes the filters: never on the network, so never `insecure`.
+    assert cluster["service"]["control"] == "tcp://127.0.0.1:5556"
+    assert cfg.is_loopback_endpoint(cluster["service"]["control"])
+    assert cluster["service"]["insecure"] is True  # the publish socket and the links only
     services = _services()
     for link, owner in (("dispatch", "producer"), ("collect", "publisher")):
         addr = cluster["links"][link]

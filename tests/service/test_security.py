@@ -1,4 +1,7 @@
-"""CurveZMQ end to end: with a key file the daemon serves only clients that know its public key."""
+"""CurveZMQ end to end: with a key file the daemon serves only clients that know its public key.
+
+Who else it admits (the client keys of ``service.curve_public_keys_dir``) is tests/service/test_auth.py.
+"""
 
 from __future__ import annotations
 
@@ -34,24 +37,34 @@ def test_bad_key_file_is_a_config_error(tmp_path):
 
 
 def test_curve_daemon_serves_only_clients_with_its_key(tmp_path):
+    """The server key is needed too: an allowed client key alone (without it, or plain) gets nothing."""
     secret_path, public_path = generate(tmp_path / "server.key")
+    client_secret, _ = generate(tmp_path / "clients" / "alice")  # only clients/alice.pub is read
+    client = read_secret_key(client_secret)
     cfg = daemon_config(free_port(), free_port(), camera=False)
     cfg["service"]["curve_secret_key_file"] = str(secret_path)
-    # the fixture's ping needs the key, so start without waiting and ping with it here
+    cfg["service"]["curve_public_keys_dir"] = str(tmp_path / "clients")
+    # the fixture's ping needs the keys, so start without waiting and ping with them here
     d = start_daemon(tmp_path, cfg, wait=False)
     try:
         key = read_public_key(str(public_path))
         reply = None
         for _ in range(30):
             try:
-                reply = request({"cmd": "ping"}, d.control, timeout=0.5, curve_server_key=key)
+                reply = request({"cmd": "ping"}, d.control, timeout=0.5, curve_server_key=key,
+                                curve_secret_key=client)
                 break
             except TimeoutError:
                 assert d.proc.poll() is None, d.log()
         assert reply and reply["ok"], d.log()
         with pytest.raises(TimeoutError):  # a plain client gets no answer: the handshake fails
             request({"cmd": "ping"}, d.control, timeout=1.0)
-        with Subscriber(d.publish, ["laser/smoothed"], timeout=5, curve_server_key=key) as sub:
+        wrong = generate(tmp_path / "other.key")[1]
+        with pytest.raises(TimeoutError):  # nor one that has another server's key
+            request({"cmd": "ping"}, d.control, timeout=1.0, curve_server_key=read_public_key(str(wrong)),
+                    curve_secret_key=client)
+        with Subscriber(d.publish, ["laser/smoothed"], timeout=5, curve_server_key=key,
+                        curve_secret_key=client) as sub:
             msg = sub.recv()
             assert msg.topic == "laser/smoothed"
         with Subscriber(d.publish, ["laser/smoothed"], timeout=1.5) as plain, pytest.raises(TimeoutError):
@@ -68,9 +81,11 @@ def test_check_reads_the_key_file(tmp_path):
     import yaml
 
     _secret, public = generate(tmp_path / "server.key")
+    generate(tmp_path / "clients" / "alice")
     for key_file, needle in ((tmp_path / "missing.key", "cannot read it"), (public, "public half")):
         cfg = daemon_config(free_port(), free_port(), camera=False)
         cfg["service"]["curve_secret_key_file"] = str(key_file)
+        cfg["service"]["curve_public_keys_dir"] = str(tmp_path / "clients")
         path = tmp_path / "c.yaml"
         path.write_text(yaml.safe_dump(cfg))
         r = subprocess.run([sys.executable, "-m", "streamconv", "run", "-c", str(path), "--check"],
