@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from streamconv import exitcodes
-from streamconv.commands.options import positive_int, seconds
+from streamconv.commands.options import add_curve_options, curve_keys, positive_int, seconds
 from streamconv.errors import ConfigError
 from streamconv.ops import kernels
 
@@ -111,8 +111,7 @@ def cmd_ctl(args: argparse.Namespace) -> int:
             return exitcodes.USAGE
         req = {"cmd": "set", "topic": args.topic, "stages": _stages_from_args(args)}
     try:
-        reply = control.request(req, args.control, timeout=args.timeout,
-                                curve_server_key=_server_key(args))
+        reply = control.request(req, args.control, timeout=args.timeout, **curve_keys(args))
     except TimeoutError as exc:  # nothing answers there (or not with this --server-key)
         print(f"streamconv ctl: {exc}", file=sys.stderr)
         return exitcodes.UNAVAILABLE
@@ -330,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the raw JSON reply")
     p.add_argument("--timeout", type=seconds, default=3.0,
                    help="seconds to wait for the reply (a finite number > 0; default 3)")
-    p.add_argument("--server-key", help="CurveZMQ: the daemon's public key or its .pub file")
+    add_curve_options(p)
     p.set_defaults(func=cmd_ctl)
 
     p = sub.add_parser("keygen", help="write a CurveZMQ key pair for the daemon")

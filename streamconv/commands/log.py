@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from streamconv import exitcodes
-from streamconv.commands.options import positive_float, seconds
+from streamconv.commands.options import add_curve_options, curve_keys, positive_float, seconds
 
 __all__ = ["cmd_log", "register"]
 
@@ -54,6 +54,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--rotate-s", type=seconds, help="start a new numbered file after this many seconds")
     p.add_argument("--duration", type=seconds, help="stop after this many seconds")
     p.add_argument("--count", "-n", type=int, help="stop after N messages")
+    add_curve_options(p)
     p.set_defaults(func=cmd_log)
 
 
@@ -84,7 +85,8 @@ def cmd_log(args: argparse.Namespace) -> int:
     forced = False
     try:
         with (
-            Subscriber(args.endpoint, topics) as sub,  # first: a bad endpoint creates no directory
+            # first: a bad endpoint or key creates no directory
+            Subscriber(args.endpoint, topics, **curve_keys(args)) as sub,
             StreamLogger(
                 args.out, frames=args.frames, codec=args.codec, rotate_mb=args.rotate_mb,
                 rotate_s=args.rotate_s, video_fps=args.video_fps,

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
-__all__ = ["positive_float", "positive_int", "seconds", "seconds_or_zero"]
+__all__ = ["add_curve_options", "curve_keys", "positive_float", "positive_int", "seconds", "seconds_or_zero"]
 
 
 def _finite(text: str, expected: str) -> float:
@@ -69,3 +70,32 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected {expected}")
     return value
+
+
+def add_curve_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--server-key`` and ``--client-key``: what a client needs for a daemon running CurveZMQ."""
+    p.add_argument("--server-key", help="CurveZMQ: the daemon's public key or its .pub file")
+    p.add_argument("--client-key", metavar="FILE",
+                   help="CurveZMQ: this client's secret key file (streamconv keygen), whose .pub the "
+                        "daemon lists in service.curve_public_keys_dir")
+
+
+def curve_keys(args: argparse.Namespace) -> dict[str, Any]:
+    """Return ``curve_server_key``/``curve_secret_key`` keyword arguments from the options.
+
+    Raises
+    ------
+    StreamconvError
+        A key that cannot be read, or ``--client-key`` without ``--server-key``.
+    """
+    from streamconv.errors import StreamconvError
+    from streamconv.keys import read_public_key, read_secret_key
+
+    out: dict[str, Any] = {}
+    if getattr(args, "server_key", None):
+        out["curve_server_key"] = read_public_key(args.server_key)
+    if getattr(args, "client_key", None):
+        if "curve_server_key" not in out:
+            raise StreamconvError("--client-key needs --server-key (the daemon's public key)")
+        out["curve_secret_key"] = read_secret_key(args.client_key)
+    return out

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from streamconv.commands.options import positive_float, seconds
+from streamconv.commands.options import add_curve_options, curve_keys, positive_float, seconds
 
 __all__ = ["WINDOW_TITLE", "cmd_view", "register", "run_view"]
 
@@ -48,6 +48,7 @@ def register(subparsers: Any) -> None:
     t.add_argument("--duration", type=seconds, metavar="S", help="quit after S seconds")
     t.add_argument("--screenshot", type=Path, metavar="PATH", help="write the window image here at exit")
     t.add_argument("--no-window", action="store_true", help="render without opening a window")
+    add_curve_options(p)
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_view)
 
@@ -69,6 +70,7 @@ def cmd_view(args: argparse.Namespace) -> int:
         scale=args.scale,
         sample_window=args.window,
         window=not args.no_window,
+        curve=curve_keys(args),
     )
 
 
@@ -83,6 +85,7 @@ def run_view(
     scale: float = 1.0,
     sample_window: int = 500,
     window: bool = True,
+    curve: dict[str, Any] | None = None,
 ) -> int:
     """Show ``topics`` of the publisher at ``endpoint`` until q/Esc, ``frames`` or ``duration``.
 
@@ -102,7 +105,8 @@ def run_view(
         log.error("no display (DISPLAY is not set): run it in a desktop session or under `xvfb-run`")
         return EXIT_NO_DISPLAY
     board = ViewBoard(topics, sample_window=sample_window, scale=scale)
-    latest = Subscriber(endpoint, topics, latest=True, rcvhwm=_LATEST_RCVHWM)
+    curve = curve or {}  # curve_server_key / curve_secret_key for a daemon running CurveZMQ
+    latest = Subscriber(endpoint, topics, latest=True, rcvhwm=_LATEST_RCVHWM, **curve)
     samples: Subscriber | None = None
     sample_topics: set[str] = set()
     lossless: set[str] = set()  # sample topics the lossless subscriber has delivered
@@ -131,7 +135,7 @@ def run_view(
             if new_sample_topic:
                 if samples is not None:
                     samples.close()
-                samples = Subscriber(endpoint, sorted(sample_topics))
+                samples = Subscriber(endpoint, sorted(sample_topics), **curve)
                 lossless.clear()
             if samples is not None:
                 for _ in range(_MAX_RECV_PER_REFRESH * 16):

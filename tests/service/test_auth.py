@@ -255,3 +255,34 @@ def test_role_processes_admit_each_other_and_no_unknown_link_key(tmp_path):
         assert "refused CURVE client key" in (tmp_path / "producer.log").read_text()  # the dispatch gate
     finally:
         t.stop_all()
+
+
+# -- the command-line clients ------------------------------------------------------------------
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "streamconv", *argv], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_command_line_clients_authenticate_with_client_key(tmp_path: Path):
+    server_key, allowed, secrets = _keys(tmp_path, "alice")
+    generate(tmp_path / "home" / "mallory")  # a key pair the daemon does not list
+    d = start_daemon(tmp_path, _curve_config(server_key, allowed), wait=False)
+    try:
+        _ping(d, read_public_key(f"{server_key}.pub"), secrets["alice"])
+        server = ["--server-key", f"{server_key}.pub"]
+        ok = _cli("ctl", "ping", "--control", d.control, *server, "--client-key", str(tmp_path / "home/alice"))
+        assert ok.returncode == 0 and '"pong": true' in ok.stdout, (ok.stdout, ok.stderr)
+        bad = _cli("ctl", "ping", "--control", d.control, "--timeout", "1", *server,
+                   "--client-key", str(tmp_path / "home/mallory"))
+        assert bad.returncode == 69 and "no reply" in bad.stderr, (bad.returncode, bad.stderr)
+        fresh = _cli("ctl", "ping", "--control", d.control, "--timeout", "1", *server)
+        assert fresh.returncode == 69, (fresh.returncode, fresh.stderr)
+        alone = _cli("ctl", "ping", "--control", d.control, "--client-key", str(tmp_path / "home/alice"))
+        assert alone.returncode == 2 and "--client-key needs --server-key" in alone.stderr, alone.stderr
+        out = tmp_path / "log"
+        logged = _cli("log", "laser/smoothed", "--out", str(out), "--endpoint", d.publish, *server,
+                      "--client-key", str(tmp_path / "home/alice"), "--count", "20")
+        assert logged.returncode == 0, (logged.stdout, logged.stderr)
+        assert len((out / "laser__smoothed.csv").read_text().splitlines()) >= 20
+    finally:
+        d.stop()
