@@ -39,3 +39,9 @@ def wait_until(pred, timeout: float, step: float = 0.05) -> bool:
 
 def alive(d: Daemon) -> bool:
     return d.proc.poll() is None
+
+
+def report(scenario: str, **figures: object) -> None:
+    """Print the figures a scenario measured (``pytest -m chaos -s`` shows them; docs/reliability.md)."""
+    shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
+    print(f"\nCHAOS {scenario}: {shown}")

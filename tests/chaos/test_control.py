@@ -18,7 +18,7 @@ import pytest
 
 from streamconv import limits
 from streamconv.client import Subscriber
-from tests.chaos.conftest import alive, raw_request
+from tests.chaos.conftest import alive, raw_request, report
 from tests.service.conftest import daemon_config, free_port, start_daemon
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
@@ -154,6 +154,8 @@ def test_hostile_and_random_requests_are_all_answered_and_counted(tmp_path: Path
         status = d.request({"cmd": "status"})["status"]
         assert status["control_errors"] == errors  # every bad request counted, no more
         assert slowest < 2.5
+        report("hostile control requests", requests=errors, hostile=len(reqs), crashes=0, answered=errors,
+               slowest_reply_s=slowest)
         # and the daemon still publishes every stream
         with Subscriber(d.publish, ["laser/smoothed", "camera/sharpen"], timeout=5) as sub:
             topics = {sub.recv().topic for _ in range(60)}
@@ -204,5 +206,6 @@ def test_a_slow_stage_never_delays_control_replies(tmp_path: Path):
                 worst = max(worst, time.monotonic() - t0)
                 assert r["ok"] is True, r
         assert worst < 1.0, worst
+        report("control under a busy stage", requests=20, worst_reply_s=worst)
     finally:
         d.stop()

@@ -15,7 +15,7 @@ import zmq
 from streamconv import wire
 from streamconv.client import Subscriber
 from streamconv.roles.subscriptions import MAX_PER_PEER
-from tests.chaos.conftest import alive, rss_mb
+from tests.chaos.conftest import alive, report, rss_mb
 from tests.service.conftest import daemon_config, free_port, start_daemon
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
@@ -80,7 +80,10 @@ def test_a_subscription_storm_changes_nothing_for_others(tmp_path: Path):
         assert s["refused"] == {"peer_limit": 20_000 - MAX_PER_PEER}, s
         assert s["idle"] == MAX_PER_PEER and s["live"] == ["laser/smoothed"], s
         assert reply_bytes < 64_000  # it was 31 MB
-        assert rss_mb(d.proc.pid) - rss0 < 100, (rss0, rss_mb(d.proc.pid))  # it was +2.1 GB
+        grown = rss_mb(d.proc.pid) - rss0
+        assert grown < 100, (rss0, grown)  # it was +2.1 GB
+        report("subscription storm", rate_before_hz=before, rate_during_hz=during, refused=s["refused"],
+               rss_growth_mb=grown, status_bytes=reply_bytes)
     finally:
         storm.close(0)
         d.stop()
@@ -123,6 +126,9 @@ def test_a_sole_subscribers_dropped_connection_is_a_gap_of_exactly_the_lost_samp
         assert 60 <= b.seq - a.seq - 1 <= 200, topic  # about 1 s of a 100 Hz sensor
         for x, y in itertools.pairwise(ms):
             assert y.seq - x.seq == y.meta["first_sample"] - x.meta["first_sample"]
+    a, b = next((x, y) for x, y in itertools.pairwise(by_topic["laser/raw"]) if y.seq != x.seq + 1)
+    lost = b.meta["first_sample"] - a.meta["first_sample"] - 1
+    report("dropped connection", gap=b.seq - a.seq - 1, samples_lost=lost)
     # raw, truth and smoothed of one chunk share seq, capture time and sample index
     index = {t: {m.seq: m for m in ms} for t, ms in by_topic.items()}
     common = set(index["laser/raw"]) & set(index["laser/truth"]) & set(index["laser/smoothed"])
@@ -131,3 +137,4 @@ def test_a_sole_subscribers_dropped_connection_is_a_gap_of_exactly_the_lost_samp
         raw, truth, smooth = (index[t][seq] for t in ("laser/raw", "laser/truth", "laser/smoothed"))
         assert raw.t_capture_ns == truth.t_capture_ns == smooth.t_capture_ns
         assert raw.meta["first_sample"] == truth.meta["first_sample"] == smooth.meta["first_sample"]
+    report("raw/truth/smoothed alignment", chunks_compared=len(common), misaligned=0)

@@ -16,6 +16,7 @@ import yaml
 import zmq
 
 from streamconv.client import Subscriber
+from tests.chaos.conftest import report
 from tests.service.conftest import daemon_config, free_port, start_daemon
 from tests.service.test_roles import Topology, roles_config
 
@@ -58,6 +59,7 @@ def test_sigterm_with_a_busy_stage_and_a_frozen_subscriber(tmp_path: Path):
     assert code == 0, d.log()[-3000:]
     assert took < PROMISE_S, (took, d.log()[-3000:])
     assert "streamconv stopped" in d.log()
+    report("SIGTERM, busy stage, frozen subscriber", exit=code, took_s=took)
 
 
 @pytest.mark.skipif(shutil.which("timeout") is None, reason="needs coreutils' timeout")
@@ -78,6 +80,7 @@ def test_a_group_signal_from_timeout_is_one_stop_request(tmp_path: Path):
     assert "signal SIGTERM: shutting down" in log and "streamconv stopped" in log
     assert "second signal" not in log
     assert took < 6 + PROMISE_S + 1.0, took  # + interpreter start
+    report("group signal from timeout", exit=proc.returncode, total_s=took, forced=0)
 
 
 def test_each_role_stops_in_time_next_to_a_frozen_worker(tmp_path: Path):
@@ -106,6 +109,7 @@ def test_each_role_stops_in_time_next_to_a_frozen_worker(tmp_path: Path):
             took[name] = time.monotonic() - t0
             assert code == 0, (name, topo.logs())
         assert max(took.values()) < PROMISE_S, (took, topo.logs())
+        report("roles next to a frozen worker", **{f"{k}_s": v for k, v in took.items()})
     finally:
         if topo.procs.get("worker1") is not None:
             os.kill(topo.procs["worker1"].pid, signal.SIGCONT)
