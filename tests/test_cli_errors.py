@@ -116,6 +116,7 @@ def test_keygen_bad_paths(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]  # nothing written, no temp file
 
 
+@pytest.mark.chaos
 @pytest.mark.parametrize("umask", [0o000, 0o077])
 def test_keygen_modes_do_not_depend_on_the_umask(tmp_path, umask):
     secret = tmp_path / "keys" / "server.key"
@@ -128,6 +129,7 @@ def test_keygen_modes_do_not_depend_on_the_umask(tmp_path, umask):
     assert sorted(p.name for p in secret.parent.iterdir()) == ["server.key", "server.key.pub"]
 
 
+@pytest.mark.chaos
 def test_keygen_force_makes_an_existing_0644_secret_0600(tmp_path):
     secret = tmp_path / "server.key"
     public = tmp_path / "server.key.pub"
@@ -144,6 +146,7 @@ def test_keygen_force_makes_an_existing_0644_secret_0600(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["server.key", "server.key.pub"]
 
 
+@pytest.mark.chaos
 @pytest.mark.parametrize("existing", ["both", "secret", "public"])
 def test_keygen_refuses_to_overwrite_without_force(tmp_path, existing):
     secret = tmp_path / "server.key"

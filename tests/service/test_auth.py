@@ -121,6 +121,7 @@ def test_bad_public_keys_dir_exits_2_with_one_line_naming_the_field(tmp_path):
 
 
 # -- the daemon: streams and control -----------------------------------------------------------
+@pytest.mark.chaos
 def test_only_allowed_client_keys_get_messages_and_replies(tmp_path):
     server_key, allowed, secrets = _keys(tmp_path, "alice")
     server = read_public_key(str(server_key) + ".pub")
@@ -193,6 +194,7 @@ def _unknown_dealer(endpoint: str, server: bytes | None) -> zmq.Socket:
     return sock
 
 
+@pytest.mark.chaos
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_role_processes_admit_each_other_and_no_unknown_link_key(tmp_path):

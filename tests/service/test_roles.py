@@ -172,6 +172,7 @@ def test_split_roles_publish_what_the_one_process_daemon_publishes(topology: Top
     assert sum(sum(w["processed"].values()) > 0 for w in workers) >= 2  # frames spread over workers
 
 
+@pytest.mark.chaos
 def test_sigkill_of_the_laser_worker_loses_no_sample_and_stalls_no_frame(topology: Topology):
     topology.start("publisher", "publisher")
     topology.start("producer", "producer")
@@ -223,6 +224,7 @@ def test_sigkill_of_the_laser_worker_loses_no_sample_and_stalls_no_frame(topolog
     assert any(w["owns"] == ["laser"] for w in st["roles"]["workers"])
 
 
+@pytest.mark.chaos
 def test_producer_restart_is_a_new_epoch_not_a_gap(topology: Topology):
     topology.start("publisher", "publisher")
     producer = topology.start("producer", "producer")
@@ -299,6 +301,7 @@ def test_a_worker_of_another_build_is_excluded(topology: Topology):
     assert "excludes this worker" in (topology.tmp / "bad.log").read_text()
 
 
+@pytest.mark.chaos
 @pytest.mark.parametrize("survivor", ["worker", "producer", "publisher"])
 def test_each_role_stops_on_sigterm_within_two_seconds_with_its_peers_gone(topology: Topology, survivor: str):
     procs = {r: topology.start(r, r) for r in ("publisher", "producer", "worker")}
@@ -318,6 +321,7 @@ def test_each_role_stops_on_sigterm_within_two_seconds_with_its_peers_gone(topol
     assert "Traceback" not in log
 
 
+@pytest.mark.chaos
 def test_group_sigterm_twice_is_still_a_clean_stop(topology: Topology):
     """`timeout` and systemd signal the process and then its group: the second SIGTERM is not 'force'."""
     p = topology.start("publisher", "publisher")
