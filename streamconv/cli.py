@@ -202,6 +202,16 @@ def _print_status(status: dict[str, Any]) -> None:
         owns = f", owns {', '.join(w['owns'])}" if w.get("owns") else ""
         print(f"worker {w['id']} (host {w['host']}, pid {w['pid']}): "
               f"heartbeat {w['heartbeat_age_ms']:.0f} ms ago, runs {runs}{owns}")
+    subs = status.get("subscriptions")
+    if subs:
+        refused = ", ".join(f"{k} {v}" for k, v in sorted(subs["refused"].items())) or "none"
+        print(f"subscriptions: {len(subs['live'])} live, {subs['idle']} matching no topic, "
+              f"from {subs['peers']} peer(s); refused: {refused}")
+    print(f"control errors: {status.get('control_errors', 0)}")
+    gate = status.get("auth")
+    if gate:
+        denied = ", ".join(f"{k} {v}" for k, v in sorted(gate.get("denied", {}).items())) or "none"
+        print(f"CurveZMQ clients denied: {denied}")
     topics = status.get("stats", {}).get("topics", {})
     for topic, t in topics.items():
         p50 = "-" if t["latency_p50_ms"] is None else f"{t['latency_p50_ms']:.2f}"
@@ -216,6 +226,9 @@ def _stage_text(stage: dict[str, Any]) -> str:
         return f"{kind}(weights={stage['weights']})"
     if kind == "kernel2d":
         k = stage["kernel"] if isinstance(stage["kernel"], str) else "matrix"
+        if not isinstance(stage["kernel"], str):
+            rows = stage["kernel"]
+            k = f"{len(rows)}x{len(rows[0]) if rows else 0} matrix #{stage.get('spec_hash', '')[:8]}"
         return f"kernel2d({k}, padding={stage['padding']}, stride={stage['stride']})"
     return kind
 
