@@ -7,6 +7,7 @@ import itertools
 import os
 import threading
 import time
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -301,3 +302,67 @@ def test_invalid_max_queue_bytes():
     with pytest.raises(ValueError, match="invalid max_queue_bytes 0; expected an integer >= 1"):
         Subscriber(inproc("bad"), max_queue_bytes=0)
 
+
+# ------------------------------------------------------------------------ streamconv subscribe
+
+
+def test_subscribe_help_says_frames_are_newest_only_by_default(capsys):
+    from streamconv.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["subscribe", "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "only the newest frame is kept by default" in text
+    assert "Samples and _stats are never skipped" in text
+    assert "--all-frames prints every frame" in text and "--queue-bytes" in text
+
+
+class _RecordingSubscriber:
+    """Stands in for Subscriber in the CLI: records its arguments, then nothing arrives."""
+
+    calls: ClassVar[list] = []
+
+    def __init__(self, endpoint, topics, **kw):
+        self.calls.append((endpoint, topics, kw))
+        self.gaps = self.malformed = self.skipped = 0
+        self.dropped = {"overflow": 0, "oversize": 0}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def recv(self):
+        raise TimeoutError("no message from test within 0.1 s")
+
+
+@pytest.mark.parametrize(
+    ("argv", "latest", "queue"),
+    [
+        ([], True, {}),
+        (["--latest"], True, {}),
+        (["--all-frames", "--queue-bytes", "1000"], False, {"max_queue_bytes": 1000}),
+    ],
+)
+def test_subscribe_keeps_the_newest_frame_unless_all_frames(monkeypatch, capsys, argv, latest, queue):
+    from streamconv import client
+    from streamconv.cli import main
+
+    _RecordingSubscriber.calls = []
+    monkeypatch.setattr(client, "Subscriber", _RecordingSubscriber)
+    assert main(["subscribe", "camera/", "--timeout", "0.1", *argv]) == 1
+    [(_, topics, kw)] = _RecordingSubscriber.calls
+    assert topics == ["camera/"] and kw["latest"] is latest
+    assert {k: v for k, v in kw.items() if k == "max_queue_bytes"} == queue
+    assert "no message from test" in capsys.readouterr().err
+
+
+def test_subscribe_latest_and_all_frames_exclude_each_other(capsys):
+    from streamconv.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["subscribe", "--latest", "--all-frames"])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
