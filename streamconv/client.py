@@ -288,7 +288,7 @@ class Subscriber(Closing):
         inbox = self._inbox
         with inbox.cond:
             head = inbox.head()
-            if head is None or head.tracked:  # nothing yet, or a frame a newer one may be on its way to
+            if head is None or head.newest:  # nothing yet, or a frame that a newer one may supersede
                 inbox.sync()
             while True:
                 msg = inbox.take()
@@ -412,12 +412,15 @@ class Subscriber(Closing):
 
 @dataclass(slots=True)
 class _Item:
-    """A queued message: its arrival number, the bytes it counts, and whether its seq is tracked yet."""
+    """A queued message: its arrival number, the bytes it counts, and whether it is newest-wins.
+
+    A newest-wins frame had its ``seq`` tracked on arrival; any other message is tracked when taken.
+    """
 
     order: int
     msg: Message
     nbytes: int
-    tracked: bool = False
+    newest: bool = False
 
 
 class _Inbox:
@@ -464,7 +467,7 @@ class _Inbox:
         newest = not lossless and self.newest_wins
         if newest:
             self._track(msg)
-            item.tracked = True
+            item.newest = True
         if item.nbytes > self.max_bytes:
             self._lose(item, "oversize")
             return
@@ -507,7 +510,7 @@ class _Inbox:
         else:
             del self.newest[item.msg.topic]
         self.nbytes -= item.nbytes
-        if not item.tracked:
+        if not item.newest:
             self._track(item.msg)
         return item.msg
 
@@ -545,7 +548,7 @@ class _Inbox:
                 reason,
             )
         topic, epoch, seq = item.msg.topic, item.msg.header.epoch, item.msg.header.seq
-        if item.tracked:  # this seq has been seen, and will never be returned
+        if item.newest:  # this seq has been tracked, and will never be returned
             self._gap(topic, epoch, seq, seq + 1)
             return
         state = self._next_seq.get(topic)
