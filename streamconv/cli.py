@@ -125,14 +125,6 @@ def cmd_ctl(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def _server_key(args: argparse.Namespace) -> bytes | None:
-    if not getattr(args, "server_key", None):
-        return None
-    from streamconv.keys import read_public_key
-
-    return read_public_key(args.server_key)
-
-
 def cmd_keygen(args: argparse.Namespace) -> int:
     """Write a CurveZMQ key pair (secret mode 0600, public 0644); refuse to replace one without --force."""
     from streamconv.keys import generate
@@ -243,15 +235,20 @@ def _summary(arr: np.ndarray, kind: str) -> str:
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
-    """Print one line per message of the given topics (or JSON lines with --jsonl)."""
+    """Print one line per message of the given topics (or JSON lines with --jsonl).
+
+    Samples and stats are printed losslessly; of a frame topic only the newest frame is kept
+    unless ``--all-frames``, and a terminal that falls behind holds at most ``--queue-bytes``.
+    """
     from streamconv.client import Subscriber
 
     topics = args.topics or [""]
     n = 0
     deadline = time.monotonic() + args.duration if args.duration else None
+    queue: dict[str, Any] = {} if args.queue_bytes is None else {"max_queue_bytes": args.queue_bytes}
     try:
-        with Subscriber(args.endpoint, topics, latest=args.latest, timeout=args.timeout,
-                        curve_server_key=_server_key(args)) as sub:
+        with Subscriber(args.endpoint, topics, latest=not args.all_frames, timeout=args.timeout,
+                        **curve_keys(args), **queue) as sub:
             while args.count is None or n < args.count:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
@@ -283,8 +280,10 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
                     shape = "x".join(str(d) for d in msg.array.shape)
                     print(f"{msg.topic} seq {msg.seq} latency {lat_ms:.2f} ms {msg.array.dtype.str} "
                           f"[{shape}] {_summary(msg.array, msg.kind)}", flush=True)
-            if sub.gaps or sub.malformed:
-                print(f"streamconv subscribe: gaps {sub.gaps}, malformed {sub.malformed}", file=sys.stderr)
+            dropped = sum(sub.dropped.values())
+            if sub.gaps or sub.malformed or dropped or sub.skipped:
+                print(f"streamconv subscribe: gaps {sub.gaps}, malformed {sub.malformed}, dropped {dropped}"
+                      f" (beyond the queue's bytes), skipped {sub.skipped} (older frames)", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:
@@ -317,15 +316,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("subscribe", help="print the messages of filtered streams")
+    p = sub.add_parser(
+        "subscribe", help="print the messages of filtered streams",
+        description="Print one line per message. Samples and _stats are never skipped. On a frame topic"
+        " (camera/..., kind frame or features) only the newest frame is kept by default: a terminal slower"
+        " than the stream skips the older frames (counted at the end) instead of piling them up."
+        " --all-frames prints every frame. Either way the messages waiting to be printed are bounded by"
+        " --queue-bytes; beyond it the oldest are dropped and counted (a dropped sample shows as a gap).",
+    )
     p.add_argument("topics", nargs="*", help="topic prefixes, e.g. laser/smoothed (default: all)")
     p.add_argument("--endpoint", "-e", default=DEFAULT_ENDPOINT)
     p.add_argument("--jsonl", action="store_true", help="one JSON object per line")
     p.add_argument("--count", "-n", type=int, help="stop after N messages")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
-    p.add_argument("--timeout", type=float, default=10.0, help="give up when nothing arrives for this long")
-    p.add_argument("--latest", action="store_true", help="skip to the newest message (displays)")
-    p.add_argument("--server-key", help="CurveZMQ: the daemon's public key or its .pub file")
+    p.add_argument("--duration", type=seconds, help="stop after this many seconds")
+    p.add_argument("--timeout", type=seconds, default=10.0, help="give up when nothing arrives for this long")
+    frames = p.add_mutually_exclusive_group()
+    frames.add_argument("--latest", action="store_true",
+                        help="only the newest frame of each frame topic (the default)")
+    frames.add_argument("--all-frames", action="store_true",
+                        help="print every frame, not only the newest of each topic")
+    p.add_argument("--queue-bytes", type=positive_int, metavar="BYTES",
+                   help="most bytes held for messages not printed yet (default: 64 MiB)")
+    add_curve_options(p)
     p.set_defaults(func=cmd_subscribe)
 
     p = sub.add_parser("ctl", help="query or change a running daemon")

@@ -29,12 +29,12 @@ def inproc(name):
     return f"inproc://test-client-{name}-{next(_ids)}"
 
 
-def send(pub, topic, seq, epoch="e1", value=0.0):
+def send(pub, topic, seq, epoch="e1", value=0.0, kind="samples"):
     pub.send_message(
         topic,
         np.array([value, seq], "<f8"),
         stream=topic.split("/")[0],
-        kind="samples",
+        kind=kind,
         epoch=epoch,
         seq=seq,
         t_capture_ns=1,
@@ -133,32 +133,35 @@ def test_gap_events_are_bounded(inproc_pair):
 # ------------------------------------------------------------------------------------ latest mode
 
 
-def test_latest_returns_the_newest_message_per_topic():
+def test_latest_returns_the_newest_frame_per_topic():
     endpoint = inproc("latest")
     with XPublisher(endpoint) as pub, Subscriber(endpoint, ["cam/"], latest=True, timeout=5) as sub:
         pub.wait_for_subscriber(timeout=5)
         for seq in range(50):  # 50 frames queue up while the subscriber is busy
-            send(pub, "cam/edges", seq)
-            send(pub, "cam/blur", seq)
+            send(pub, "cam/edges", seq, kind="frame")
+            send(pub, "cam/blur", seq, kind="frame")
         first, second = sub.recv(), sub.recv()
         assert {(first.topic, first.seq), (second.topic, second.seq)} == {("cam/edges", 49), ("cam/blur", 49)}
         assert (sub.received, sub.skipped, sub.gaps) == (100, 98, 0)
         with pytest.raises(TimeoutError):
             sub.recv(timeout=0.05)  # nothing older is left to yield
         # Later frames: an old pending one is never yielded once a newer one arrived.
-        send(pub, "cam/edges", 50)
-        send(pub, "cam/blur", 50)
-        send(pub, "cam/edges", 51)
+        send(pub, "cam/edges", 50, kind="frame")
+        send(pub, "cam/blur", 50, kind="frame")
+        send(pub, "cam/edges", 51, kind="frame")
         got = [(m.topic, m.seq) for m in (sub.recv(), sub.recv())]
         assert got == [("cam/blur", 50), ("cam/edges", 51)]
         assert sub.skipped == 99
 
 
-def test_latest_uses_a_small_receive_queue():
-    with Subscriber(inproc("hwm"), latest=True) as sub:
-        assert sub.rcvhwm == 4 and sub._socket.getsockopt(zmq.RCVHWM) == 4
-    with Subscriber(inproc("hwm")) as sub:
-        assert sub.rcvhwm == 100_000
+def test_the_receive_queue_is_the_same_small_buffer_in_both_modes():
+    """The reader thread empties ZeroMQ's queue at once; the bound is max_queue_bytes, in bytes."""
+    for latest in (False, True):
+        with Subscriber(inproc("hwm"), latest=latest) as sub:
+            assert sub.rcvhwm == 1000 and sub._socket.getsockopt(zmq.RCVHWM) == 1000
+            assert sub.max_queue_bytes == 64 * 2**20
+    with Subscriber(inproc("hwm"), rcvhwm=7) as sub:
+        assert sub._socket.getsockopt(zmq.RCVHWM) == 7
 
 
 # ------------------------------------------------------------------------------- rogue publisher

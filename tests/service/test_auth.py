@@ -272,7 +272,8 @@ def test_command_line_clients_authenticate_with_client_key(tmp_path: Path):
     try:
         _ping(d, read_public_key(f"{server_key}.pub"), secrets["alice"])
         server = ["--server-key", f"{server_key}.pub"]
-        ok = _cli("ctl", "ping", "--control", d.control, *server, "--client-key", str(tmp_path / "home/alice"))
+        alice = ["--client-key", str(tmp_path / "home/alice")]
+        ok = _cli("ctl", "ping", "--control", d.control, *server, *alice)
         assert ok.returncode == 0 and '"pong": true' in ok.stdout, (ok.stdout, ok.stderr)
         bad = _cli("ctl", "ping", "--control", d.control, "--timeout", "1", *server,
                    "--client-key", str(tmp_path / "home/mallory"))
@@ -286,5 +287,10 @@ def test_command_line_clients_authenticate_with_client_key(tmp_path: Path):
                       "--client-key", str(tmp_path / "home/alice"), "--count", "20")
         assert logged.returncode == 0, (logged.stdout, logged.stderr)
         assert len((out / "laser__smoothed.csv").read_text().splitlines()) >= 20
+        printed = _cli("subscribe", "laser/smoothed", "--endpoint", d.publish, *server, *alice, "-n", "5")
+        assert printed.returncode == 0 and printed.stdout.count("laser/smoothed") == 5, printed
+        refused = _cli("subscribe", "laser/smoothed", "--endpoint", d.publish, *server, "-n", "1",
+                       "--timeout", "1")
+        assert refused.returncode == 69, (refused.returncode, refused.stderr)
     finally:
         d.stop()
