@@ -243,51 +243,56 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
     from streamconv.client import Subscriber
 
     topics = args.topics or [""]
-    n = 0
     deadline = time.monotonic() + args.duration if args.duration else None
     queue: dict[str, Any] = {} if args.queue_bytes is None else {"max_queue_bytes": args.queue_bytes}
-    try:
-        with Subscriber(args.endpoint, topics, latest=not args.all_frames, timeout=args.timeout,
-                        **curve_keys(args), **queue) as sub:
-            while args.count is None or n < args.count:
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                try:
-                    msg = sub.recv()
-                except TimeoutError as exc:
-                    print(f"streamconv subscribe: {exc}", file=sys.stderr)
-                    return exitcodes.UNAVAILABLE
-                n += 1
-                lat_ms = msg.latency_ns / 1e6
-                if args.jsonl:
-                    rec: dict[str, Any] = {
-                        "topic": msg.topic, "seq": msg.seq, "epoch": msg.epoch, "kind": msg.kind,
-                        "t_capture_ns": msg.t_capture_ns, "latency_ms": round(lat_ms, 3),
-                        "dtype": msg.array.dtype.str, "shape": list(msg.array.shape),
-                    }
-                    if msg.kind in ("samples",):
-                        rec["values"] = [None if not np.isfinite(v) else float(v) for v in msg.array.ravel()]
-                    elif msg.kind == "stats":
-                        rec["stats"] = msg.meta
-                    else:
-                        rec["summary"] = _summary(msg.array, msg.kind)
-                    print(json.dumps(rec), flush=True)
-                elif msg.kind == "stats":
-                    topics_stats = msg.meta.get("topics", {})
-                    rates = ", ".join(f"{t} {v['rate_hz']:.0f}/s" for t, v in topics_stats.items())
-                    print(f"{msg.topic} seq {msg.seq}: {rates}", flush=True)
-                else:
-                    shape = "x".join(str(d) for d in msg.array.shape)
-                    print(f"{msg.topic} seq {msg.seq} latency {lat_ms:.2f} ms {msg.array.dtype.str} "
-                          f"[{shape}] {_summary(msg.array, msg.kind)}", flush=True)
-            dropped = sum(sub.dropped.values())
-            if sub.gaps or sub.malformed or dropped or sub.skipped:
-                print(f"streamconv subscribe: gaps {sub.gaps}, malformed {sub.malformed}, dropped {dropped}"
-                      f" (beyond the queue's bytes), skipped {sub.skipped} (older frames)", file=sys.stderr)
-    except KeyboardInterrupt:
-        pass
-    except BrokenPipeError:
-        pass
+    code = exitcodes.OK
+    with Subscriber(args.endpoint, topics, latest=not args.all_frames, timeout=args.timeout,
+                    **curve_keys(args), **queue) as sub:
+        try:
+            code = _print_messages(args, sub, deadline)
+        except (KeyboardInterrupt, BrokenPipeError):
+            pass
+        dropped = sum(sub.dropped.values())
+        if sub.gaps or sub.malformed or dropped or sub.skipped:
+            print(f"streamconv subscribe: gaps {sub.gaps}, malformed {sub.malformed}, dropped {dropped}"
+                  f" (beyond the queue's bytes), skipped {sub.skipped} (older frames)", file=sys.stderr)
+    return code
+
+
+def _print_messages(args: argparse.Namespace, sub: Any, deadline: float | None) -> int:
+    """Print messages until --count, --duration or --timeout; return the exit code."""
+    n = 0
+    while args.count is None or n < args.count:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        try:
+            msg = sub.recv()
+        except TimeoutError as exc:
+            print(f"streamconv subscribe: {exc}", file=sys.stderr)
+            return exitcodes.UNAVAILABLE
+        n += 1
+        lat_ms = msg.latency_ns / 1e6
+        if args.jsonl:
+            rec: dict[str, Any] = {
+                "topic": msg.topic, "seq": msg.seq, "epoch": msg.epoch, "kind": msg.kind,
+                "t_capture_ns": msg.t_capture_ns, "latency_ms": round(lat_ms, 3),
+                "dtype": msg.array.dtype.str, "shape": list(msg.array.shape),
+            }
+            if msg.kind in ("samples",):
+                rec["values"] = [None if not np.isfinite(v) else float(v) for v in msg.array.ravel()]
+            elif msg.kind == "stats":
+                rec["stats"] = msg.meta
+            else:
+                rec["summary"] = _summary(msg.array, msg.kind)
+            print(json.dumps(rec), flush=True)
+        elif msg.kind == "stats":
+            topics_stats = msg.meta.get("topics", {})
+            rates = ", ".join(f"{t} {v['rate_hz']:.0f}/s" for t, v in topics_stats.items())
+            print(f"{msg.topic} seq {msg.seq}: {rates}", flush=True)
+        else:
+            shape = "x".join(str(d) for d in msg.array.shape)
+            print(f"{msg.topic} seq {msg.seq} latency {lat_ms:.2f} ms {msg.array.dtype.str} "
+                  f"[{shape}] {_summary(msg.array, msg.kind)}", flush=True)
     return exitcodes.OK
 
 
