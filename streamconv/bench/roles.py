@@ -11,7 +11,8 @@ Section ``roles`` (``--only roles``; not run by default, it takes minutes):
   (``fps: 0``: as fast as the workers take frames), split with 1 and then 2 workers: frames/s
   received on ``camera/features`` and the publisher's own count (``ctl stats``), and the ratio.
 - **failover**: split, 2 workers, 720p sharpen at 30 fps.  Each repeat SIGKILLs the worker that
-  does not own ``laser`` (it processes frames by credit like the other), then, after a
+  does not own ``laser`` (it takes the frames: the laser's owner gets none while another worker
+  can), then, after a
   replacement was admitted, the one that owns ``laser``: the time from the kill to the next
   ``camera/sharpen`` frame received, the longest silence between two frames around the kill,
   the ``seq`` gaps of ``camera/sharpen`` and of ``laser/smoothed`` (lossless: expected 0).
