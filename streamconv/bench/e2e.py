@@ -24,7 +24,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from streamconv.bench.procs import Daemon, bench_720p_config, default_config, thread_cpu_delta
+from streamconv.bench.procs import (
+    MEASURE_QUEUE_BYTES,
+    Daemon,
+    bench_720p_config,
+    default_config,
+    thread_cpu_delta,
+)
 from streamconv.bench.targets import Target
 from streamconv.bench.timing import interleaved, table
 
@@ -201,7 +207,7 @@ def throughput(prof: dict[str, Any], log: Any, *, publish: str | None = None,
         f"publish {publish or 'as configured'}")
     with Daemon(config, name="bench-720p") as d:
         ready_s = d.wait_ready()
-        with Subscriber(d.publish, [topic], timeout=10) as sub:
+        with Subscriber(d.publish, [topic], timeout=10, max_queue_bytes=MEASURE_QUEUE_BYTES) as sub:
             sub.wait_ready(20)
             for r in range(rounds or prof["rounds"]):
                 for what in (("raw", "daemon") if r % 2 == 0 else ("daemon", "raw")):
@@ -246,7 +252,7 @@ def latency(prof: dict[str, Any], log: Any) -> dict[str, Any]:
     log(f"e2e: latency at 30 fps for {prof['latency_s']:g} s")
     with Daemon(config, name="bench-720p-30fps") as d:
         d.wait_ready()
-        with Subscriber(d.publish, [topic], timeout=10) as sub:
+        with Subscriber(d.publish, [topic], timeout=10, max_queue_bytes=MEASURE_QUEUE_BYTES) as sub:
             sub.wait_ready(20)
             _drain(sub, prof["warm_s"])
             cpu0, t0 = d.cpu_seconds(), time.perf_counter()
@@ -344,7 +350,7 @@ def _sensor_run(rate_hz: float, batch: int, seconds: float, warm_s: float, name:
     topic = "laser/smoothed"
     with Daemon(config, name=name) as d:
         d.wait_ready()
-        with Subscriber(d.publish, [topic], timeout=10) as sub:
+        with Subscriber(d.publish, [topic], timeout=10, max_queue_bytes=MEASURE_QUEUE_BYTES) as sub:
             sub.wait_ready(20)
             _drain(sub, warm_s)
             cpu0, t0 = d.cpu_seconds(), time.perf_counter()

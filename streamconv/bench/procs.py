@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any, Self
 
 __all__ = [
+    "MEASURE_QUEUE_BYTES",
     "Daemon",
     "Proc",
     "bench_720p_config",
@@ -32,6 +33,10 @@ __all__ = [
     "thread_cpu",
     "thread_cpu_delta",
 ]
+
+#: A measuring subscriber's byte budget: enough that the bench process never drops a frame
+#: itself (the default 64 MiB is 24 frames of 720p), so every gap it counts is the daemon's.
+MEASURE_QUEUE_BYTES = 1 << 30
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -36,7 +36,14 @@ from typing import Any, Self
 import numpy as np
 
 from streamconv.bench.e2e import _collect, _drain, _ms
-from streamconv.bench.procs import Daemon, Proc, control_stats, default_config, free_endpoints
+from streamconv.bench.procs import (
+    MEASURE_QUEUE_BYTES,
+    Daemon,
+    Proc,
+    control_stats,
+    default_config,
+    free_endpoints,
+)
 from streamconv.bench.targets import Target
 from streamconv.bench.timing import table
 
@@ -215,7 +222,7 @@ def _usage(cpu0: float, cpu1: float, t0: float, rss: int) -> dict[str, float]:
 def _latency_window(endpoint: str, topic: str, prof: dict[str, Any], cpu: Any, rss: Any) -> dict[str, Any]:
     from streamconv.client import Subscriber
 
-    with Subscriber(endpoint, [topic], timeout=10) as sub:
+    with Subscriber(endpoint, [topic], timeout=10, max_queue_bytes=MEASURE_QUEUE_BYTES) as sub:
         sub.wait_ready(prof["ready_timeout_s"])
         _drain(sub, prof["warm_s"])
         cpu0, t0 = cpu(), time.perf_counter()
@@ -254,7 +261,7 @@ def _bank_run(config: dict[str, Any], workers: int, prof: dict[str, Any]) -> dic
     with Split(config, workers=workers, name=f"roles-bank{workers}") as s:
         s.wait_workers(workers, prof["ready_timeout_s"], owner=False)
         # a small receive queue: 59 MB a message at 720p K=16; what this process cannot take shows as gaps
-        with Subscriber(s.publish, [topic], timeout=10, rcvhwm=4) as sub:
+        with Subscriber(s.publish, [topic], timeout=10, rcvhwm=4, max_queue_bytes=MEASURE_QUEUE_BYTES) as sub:
             sub.wait_ready(prof["ready_timeout_s"])
             _drain(sub, prof["bank_warm_s"])
             st0 = s.stats()
@@ -365,7 +372,8 @@ def failover(prof: dict[str, Any], log: Any) -> dict[str, Any]:
     log(f"roles: failover, 2 workers, {prof['repeats']} repeat(s) of two kills")
     with Split(config, workers=2, name="roles-failover") as s:
         s.wait_workers(2, prof["ready_timeout_s"], owner=True)
-        with Subscriber(s.publish, ["camera/sharpen", "laser/smoothed"], timeout=10) as sub:
+        topics = ["camera/sharpen", "laser/smoothed"]
+        with Subscriber(s.publish, topics, timeout=10, max_queue_bytes=MEASURE_QUEUE_BYTES) as sub:
             sub.wait_ready(prof["ready_timeout_s"])
             for r in range(prof["repeats"]):
                 for which in ("frames-only", "laser owner"):

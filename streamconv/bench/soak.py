@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from streamconv.bench.procs import Daemon, default_config
+from streamconv.bench.procs import MEASURE_QUEUE_BYTES, Daemon, default_config
 from streamconv.bench.targets import Target
 from streamconv.bench.timing import table
 
@@ -42,7 +42,7 @@ def _subscribe(endpoint: str, stop: threading.Event, counts: dict[str, Any]) -> 
     from streamconv.client import Subscriber
 
     try:
-        with Subscriber(endpoint, [""], timeout=None) as sub:
+        with Subscriber(endpoint, [""], timeout=None, max_queue_bytes=MEASURE_QUEUE_BYTES) as sub:
             while not stop.is_set():
                 try:
                     sub.recv(timeout=0.2)

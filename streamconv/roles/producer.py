@@ -636,9 +636,10 @@ class Producer(Role):
         if not eligible:
             return None
         # Lanes with opposite rules: a sample stream's owner gets no frames while another worker
-        # can take them, so a slow frame stage never delays samples behind it.
+        # can take them (one whose credits are counted), so a slow frame stage never delays
+        # samples behind it.
         owners = {lane.owner for lane in self.sample_lanes.values()}
-        eligible = [w for w in eligible if w not in owners] or eligible
+        eligible = [w for w in eligible if w not in owners and w in self.synced] or eligible
         n = len(eligible)
         for i in range(n):  # round robin among those with the most room
             w = eligible[(self._rr + i) % n]
