@@ -16,6 +16,9 @@ Section ``roles`` (``--only roles``; not run by default, it takes minutes):
   replacement was admitted, the one that owns ``laser``: the time from the kill to the next
   ``camera/sharpen`` frame received, the longest silence between two frames around the kill,
   the ``seq`` gaps of ``camera/sharpen`` and of ``laser/smoothed`` (lossless: expected 0).
+- **lanes**: one process, the default's laser next to 720p frames through ``sharpen`` and then
+  through a 255x255 general kernel (about 0.7 s a frame), the frames read newest-only:
+  ``laser/smoothed`` latency p50/p99 and gaps in both, and the heavy/light ratio of the p50.
 
 Every run starts its processes on fresh free loopback ports, stops them in a ``finally``
 (:class:`procs.Proc` kills the process group), and every wait is bounded in time.
@@ -79,6 +82,15 @@ def sharpen_config(prof: dict[str, Any]) -> dict[str, Any]:
     cam["source"] = {**cam["source"], "width": prof["width"], "height": prof["height"], "fps": prof["fps"]}
     cam["publish_raw"] = False
     cam["outputs"] = {"sharpen": [{"kind": "kernel2d", "kernel": "sharpen", "padding": "same"}]}
+    return cfg
+
+
+def lanes_config(prof: dict[str, Any], *, busy: bool) -> dict[str, Any]:
+    """Return the default's laser next to its camera at WxH: ``sharpen``, or a 255x255 kernel (``busy``)."""
+    cfg = sharpen_config(prof)
+    if busy:
+        k = np.round(np.random.default_rng(BANK_SEED).standard_normal((255, 255)) / 255.0, 6)
+        cfg["streams"]["camera"]["outputs"] = {"sharpen": [{"kind": "kernel2d", "kernel": k.tolist()}]}
     return cfg
 
 
@@ -295,6 +307,39 @@ def scaling(prof: dict[str, Any], log: Any) -> dict[str, Any]:
             "message_mb": prof["width"] * prof["height"] * prof["bank_k"] * 4 / 1e6}
 
 
+# -- 4. lanes --------------------------------------------------------------------------------------
+def lanes(prof: dict[str, Any], log: Any) -> dict[str, Any]:
+    """``laser/smoothed`` latency in the one-process daemon next to a light and a heavy frame stage.
+
+    A display-like subscriber takes ``camera/sharpen`` newest-only (so the frames are computed);
+    a second one measures the laser.  The laser's owner gets no frames while another worker can
+    take them, so the heavy stage should not show in the laser's latency.
+    """
+    from streamconv.client import Subscriber
+
+    out: dict[str, Any] = {}
+    for name, busy in (("light", False), ("heavy", True)):
+        stage = "255x255 general kernel" if busy else "sharpen"
+        log(f"roles: lanes, laser next to {prof['width']}x{prof['height']} {stage}, {prof['latency_s']:g} s")
+        with Daemon(lanes_config(prof, busy=busy), name=f"roles-lanes-{name}") as d:
+            d.wait_ready(prof["ready_timeout_s"])
+            with (
+                Subscriber(d.publish, ["camera/sharpen"], latest=True, timeout=30) as frames,
+                Subscriber(d.publish, ["laser/smoothed"], timeout=10,
+                           max_queue_bytes=MEASURE_QUEUE_BYTES) as sub,
+            ):
+                frames.wait_ready(prof["ready_timeout_s"] * 2)
+                sub.wait_ready(prof["ready_timeout_s"])
+                _drain(sub, prof["warm_s"])
+                got = _collect(sub, prof["latency_s"], latency=True)
+                got["frames_per_s"] = d.stats().get("topics", {}).get("camera/sharpen", {}).get("rate_hz")
+            got["exit_code"] = d.stop()
+        out[name] = got
+    light, heavy = out["light"]["latency_ms"]["p50"], out["heavy"]["latency_ms"]["p50"]
+    out["ratio_p50"] = heavy / light if light and heavy else None
+    return out
+
+
 # -- 3. failover ----------------------------------------------------------------------------------
 def _pick(s: Split, which: str) -> dict[str, Any]:
     """Return the admitted worker of ours to kill: the laser's owner, or one without it (frames only)."""
@@ -399,6 +444,7 @@ def run(profile: str, *, log: Any = print) -> dict[str, Any]:
     res["overhead"] = overhead(prof, log)
     res["scaling"] = scaling(prof, log)
     res["failover"] = failover(prof, log)
+    res["lanes"] = lanes(prof, log)
     res["seconds"] = time.perf_counter() - t0
     return res
 
@@ -465,4 +511,14 @@ def report(res: dict[str, Any]) -> str:
     lost = {n: v for n, v in fo["lost"].items() if v}
     out.append(f"   publisher's counters at the end: lost {lost or '-'}, "
                f"resent/replayed {({n: v for n, v in fo['replayed_resent'].items() if v}) or '-'}")
+    ln = res.get("lanes")
+    if ln:
+        out.append(f"\nlanes: laser/smoothed in one process next to {prof['width']}x{prof['height']} frames "
+                   f"(camera/sharpen read newest-only), {prof['latency_s']:g} s after {prof['warm_s']:g} s")
+        rows = [[f"next to {'a 255x255 general kernel' if k == 'heavy' else 'sharpen'}",
+                 _f(ln[k]["frames_per_s"]), str(ln[k]["messages"]), str(ln[k]["gaps"]),
+                 _ms(ln[k]["latency_ms"]["p50"]), _ms(ln[k]["latency_ms"]["p99"])]
+                for k in ("light", "heavy")]
+        rows.append(["heavy / light", "", "", "", _f(ln["ratio_p50"], ".2f"), ""])
+        out.append(table(["laser/smoothed", "camera frames/s", "messages", "gaps", "p50 ms", "p99 ms"], rows))
     return "\n".join(out)
