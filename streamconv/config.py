@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -117,6 +118,11 @@ def _check_bank_shape(shape: Sequence[int]) -> None:
     for name, n, top in zip(("K", "D", "F", "F"), shape, ceilings, strict=False):
         if n > top:
             raise ValueError(f"the bank's {name}={n} is over the limit of {top} (shape {list(shape)})")
+    if len(shape) == 4 and math.prod(shape) > limits.MAX_BANK_VALUES:
+        raise ValueError(
+            f"the bank has {math.prod(shape)} weights (shape {list(shape)}), over the limit of "
+            f"{limits.MAX_BANK_VALUES}"
+        )
 
 
 class _Refused(ValueError):
@@ -311,6 +317,20 @@ class Kernel2DStage(_Stage):
         return d
 
 
+class _BankCache:
+    """A bank3d's loaded weights and hash: derived data, so it takes no part in equality."""
+
+    def __init__(self) -> None:
+        self.bank: np.ndarray | None = None
+        self.hash: str | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _BankCache)
+
+    def __hash__(self) -> int:
+        return 0
+
+
 class Bank3DStage(_Stage):
     """A bank of K depth-spanning filters: (K, D, F, F) from a list or a ``.npy`` file."""
 
@@ -330,11 +350,14 @@ class Bank3DStage(_Stage):
     def _padding(cls, v: int | str) -> int | str:
         return _check_padding(v)
 
+    #: The bank as validated (a file is read once, at validation: what runs is what was checked).
+    _cache: _BankCache = PrivateAttr(default_factory=lambda: _BankCache())
+
     @model_validator(mode="after")
     def _one_source(self) -> Bank3DStage:
         if (self.filters is None) == (self.file is None):
             raise ValueError("give exactly one of 'filters' (a K x D x F x F list) or 'file' (a .npy path)")
-        bank = self.bank()
+        bank = self._load()
         if bank.ndim != 4 or 0 in bank.shape:
             raise ValueError(f"the bank must have shape (K, D, F, F), got {list(bank.shape)}")
         _check_bank_shape(bank.shape)
@@ -346,10 +369,18 @@ class Bank3DStage(_Stage):
             raise ValueError(f"bias must be finite numbers, got {self.bias}")
         if self.padding == "same" and (bank.shape[2] % 2 == 0 or bank.shape[3] % 2 == 0):
             raise ValueError(f"padding 'same' needs odd-sized filters, got shape {list(bank.shape)}")
+        bank.setflags(write=False)
+        self._cache.bank = bank
         return self
 
     def bank(self) -> np.ndarray:
-        """Return the (K, D, F, F) bank as float64 (loaded from ``file`` when given)."""
+        """Return the (K, D, F, F) bank as float64, read-only (a ``file`` was read once, at validation)."""
+        if self._cache.bank is None:
+            self._cache.bank = self._load()
+            self._cache.bank.setflags(write=False)
+        return self._cache.bank
+
+    def _load(self) -> np.ndarray:
         if self.filters is not None:
             _check_bank_shape(_nested_shape(self.filters, 4))
             try:
@@ -377,10 +408,13 @@ class Bank3DStage(_Stage):
         return d
 
     def spec_hash(self) -> str:
-        """Return 16 hex digits of SHA-256 over the bank's values and the other fields."""
-        bank = np.ascontiguousarray(self.bank(), dtype="<f8")
-        rest = json.dumps(self.model_dump(mode="json", exclude={"filters", "file"}), sort_keys=True)
-        return hashlib.sha256(bank.tobytes() + str(bank.shape).encode() + rest.encode()).hexdigest()[:16]
+        """Return 16 hex digits of SHA-256 over the bank's values and the other fields (computed once)."""
+        if self._cache.hash is None:
+            bank = np.ascontiguousarray(self.bank(), dtype="<f8")
+            rest = json.dumps(self.model_dump(mode="json", exclude={"filters", "file"}), sort_keys=True)
+            digest = hashlib.sha256(bank.tobytes() + str(bank.shape).encode() + rest.encode())
+            self._cache.hash = digest.hexdigest()[:16]
+        return self._cache.hash
 
 
 class TemporalStage(_Stage):

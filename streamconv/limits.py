@@ -27,6 +27,7 @@ __all__ = [
     "MAX_BANK_FILE_BYTES",
     "MAX_BANK_FILTERS",
     "MAX_BANK_SIDE",
+    "MAX_BANK_VALUES",
     "MAX_CONTROL_BYTES",
     "MAX_CONTROL_DEPTH",
     "MAX_CONTROL_INT",
@@ -53,6 +54,8 @@ MAX_STRIDE: Final = 1024
 MAX_BANK_FILTERS: Final = 256
 MAX_BANK_DEPTH: Final = 64
 MAX_BANK_SIDE: Final = 63
+#: A bank3d's weights in all, K * D * F * F (32 MB as float64).
+MAX_BANK_VALUES: Final = 4_000_000
 #: A bank3d ``file`` is read only if it is a regular file of at most this size.
 MAX_BANK_FILE_BYTES: Final = 64 << 20
 #: One output message, computed from the source's frame size where the config states it.

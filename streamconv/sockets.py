@@ -47,9 +47,10 @@ _Z85_KEY_LEN = 40
 ZERO_COPY_BYTES = 1 << 16
 
 
-#: Largest frame a publish socket accepts from a subscriber (a subscription): larger ones cut that
-#: peer's connection before they are buffered.
-MAX_SUBSCRIPTION_BYTES = 4096
+#: Largest frame a publish socket accepts from a subscriber (a subscription: one command byte and
+#: a prefix of at most ``limits.MAX_TOPIC_BYTES``): larger ones cut that peer's connection before
+#: they are buffered.
+MAX_SUBSCRIPTION_BYTES = 257
 
 
 def bind_with_grace(sock: zmq.Socket, endpoint: str) -> None:

@@ -194,3 +194,31 @@ def test_an_output_that_rejects_a_frame_is_skipped_and_reported():
     assert errors[0][0] == "big" and "larger than the padded image" in errors[0][1]
     with pytest.raises(ValueError, match="larger than the padded image"):
         p.process(small)
+
+
+def test_a_bank_file_is_read_once_at_validation(tmp_path):
+    """What runs is what was validated: replacing or removing the file later changes nothing."""
+    bank = np.random.default_rng(4).standard_normal((2, 3, 3, 3))
+    path = tmp_path / "bank.npy"
+    np.save(path, bank)
+    stage = cfg.parse_stages({"kind": "bank3d", "file": str(path)})[0]
+    digest = stage.spec_hash()
+    np.save(path, bank * 2)
+    assert np.array_equal(stage.bank(), bank) and stage.spec_hash() == digest
+    path.unlink()
+    x = frames(1)[0]
+    np.testing.assert_allclose(stage.build()(x), conv3d(x, bank, padding="same"), rtol=1e-5, atol=1e-3)
+    assert stage.header_meta()["spec_hash"] == digest
+    assert not stage.bank().flags.writeable
+
+
+def test_a_bank_over_the_weight_limit_is_refused_from_the_file_header(tmp_path):
+    from streamconv import limits
+
+    path = tmp_path / "wide.npy"
+    with path.open("wb") as f:  # uint8 keeps the file small; the weights would be float64
+        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False,
+                                                 "shape": (256, 64, 63, 63)})
+        f.truncate(f.tell() + 256 * 64 * 63 * 63)
+    with pytest.raises(ConfigError, match=f"over the limit of {limits.MAX_BANK_VALUES}"):
+        cfg.parse_stages({"kind": "bank3d", "file": str(path)})

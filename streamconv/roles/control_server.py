@@ -8,7 +8,8 @@ The publisher's loop owns a ROUTER socket (REQ clients talk to it as to a REP) a
 - Quick commands (``ping``, ``status``, ...) are answered on the loop's thread, within a time
   budget per turn, so a flood of requests delays publishing by at most that budget.
 - A request the handler marks slow (``set``: validation may read a file and build kernels) runs
-  on a helper thread; its result is applied on the loop's thread.  If it is not done within
+  on a helper thread; its result is applied on the loop's thread, in the order the requests
+  came (``remove`` goes through the same queue).  If it is not done within
   :data:`REPLY_DEADLINE_S` it gets an error reply ("not applied") and its result is discarded.
 - At most :data:`MAX_PENDING` slow requests wait; more get a "busy" reply.
 - Every handler error, expected or not, becomes an error reply; an unexpected one is logged with
@@ -75,6 +76,8 @@ class ControlServer:
         It may raise; the exception's text becomes the error reply.
     on_error : callable
         Called once per error reply (the owner counts them).
+    deadline_s : float
+        How long a slow request may take (:data:`REPLY_DEADLINE_S`).
     """
 
     def __init__(
@@ -84,8 +87,10 @@ class ControlServer:
         *,
         on_error: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
+        deadline_s: float = REPLY_DEADLINE_S,
     ) -> None:
         self.sock = sock
+        self.deadline_s = deadline_s
         self.handle = handle
         self.on_error = on_error
         self.clock = clock
@@ -118,13 +123,18 @@ class ControlServer:
                 return
 
     def finish(self) -> None:
-        """Apply and answer slow requests that are done; answer those past their deadline."""
+        """Apply and answer the slow requests that are done, in order; answer those past their deadline.
+
+        A request done before an earlier one waits for it, so two changes of one output end as
+        the later one, whichever validated first.
+        """
         if not self.pending:
             return
         now = self.clock()
         keep = []
+        waiting = False  # an earlier request is still running: later ones wait for it
         for p in self.pending:
-            if p.done.is_set():
+            if p.done.is_set() and not waiting:
                 if p.error is not None:
                     self._reply_error(p.envelope, p.error)
                 else:
@@ -133,9 +143,10 @@ class ControlServer:
                 self.timed_out += 1
                 p.slow = Slow(lambda: None, lambda _: {})  # a late result is discarded
                 self._reply(p.envelope, self._error(
-                    f"the request took longer than {REPLY_DEADLINE_S} s to validate; it is not applied"
+                    f"the request took longer than {self.deadline_s:g} s to validate; it is not applied"
                 ))
             else:
+                waiting = True
                 keep.append(p)
         self.pending = keep
 
@@ -179,7 +190,7 @@ class ControlServer:
             self.busy += 1
             self._reply(envelope, self._error(f"busy: {MAX_PENDING} changes are being validated; try again"))
             return
-        job = _Pending(envelope, slow, self.clock() + REPLY_DEADLINE_S)
+        job = _Pending(envelope, slow, self.clock() + self.deadline_s)
         self.pending.append(job)
         idle = sum(1 for p in self.pending if not p.done.is_set())
         if len(self._threads) < min(idle, 2):  # at most 2 helpers; a stuck one leaves the other

@@ -50,8 +50,10 @@ log = logging.getLogger(__name__)
 #: on what a stalled subscriber can make the daemon hold (100 frames of 720p BGR is 276 MB).
 AUTO_HWM_SENSORS = 10_000
 AUTO_HWM_VIDEO = 100
-#: Subscription events read per loop turn (a storm waits in ZeroMQ's queue, not in the loop).
+#: Subscription events read per loop turn, and the time they may take (a storm waits in
+#: ZeroMQ's queue, not in the loop).
 SUBSCRIPTIONS_PER_TURN = 2000
+SUBSCRIPTIONS_TURN_S = 0.002
 #: The control socket's commands.
 CONTROL_CMDS = ("kernels", "ping", "remove", "set", "stats", "status")
 
@@ -315,7 +317,10 @@ class Publisher(Role):
         """Admit what peers subscribe (:class:`Subscriptions`), a bounded number per loop turn."""
         assert self.pub is not None
         subs = self.subscriptions
-        for _ in range(SUBSCRIPTIONS_PER_TURN):
+        end = time.perf_counter() + SUBSCRIPTIONS_TURN_S
+        for i in range(SUBSCRIPTIONS_PER_TURN):
+            if i % 64 == 63 and time.perf_counter() >= end:
+                break
             try:
                 frame = xpub.recv(flags=zmq.NOBLOCK, copy=False)
             except zmq.Again:
@@ -746,15 +751,8 @@ class Publisher(Role):
             return {"kernels": kernels.names()}
         if cmd in ("set", "remove"):
             stream, output = self._topic(req)
-            if cmd == "remove":
-                if output not in self.outputs[stream]:
-                    raise ConfigError(
-                        f"stream {stream!r} has no output {output!r}; has {sorted(self.outputs[stream])}"
-                    )
-                del self.outputs[stream][output]
-                self._change(stream, output, None)
-                log.info("control: removed %s/%s", stream, output)
-                return {"topic": f"{stream}/{output}"}
+            if cmd == "remove":  # in the same ordered queue as the changes before it
+                return Slow(lambda: None, lambda _: self._apply_remove(stream, output))
             if "stages" not in req:
                 raise ValueError("'set' needs 'stages': a stage object or a list of them")
             stages = req["stages"]
@@ -767,6 +765,15 @@ class Publisher(Role):
 
             return Slow(prepare, lambda specs: self._apply_set(stream, output, specs))
         raise ValueError(f"unknown cmd {cmd!r}; expected one of {list(CONTROL_CMDS)}")
+
+    def _apply_remove(self, stream: str, output: str) -> dict[str, Any]:
+        if output not in self.outputs[stream]:
+            have = sorted(self.outputs[stream])
+            raise ConfigError(f"stream {stream!r} has no output {output!r}; has {have}")
+        del self.outputs[stream][output]
+        self._change(stream, output, None)
+        log.info("control: removed %s/%s", stream, output)
+        return {"topic": f"{stream}/{output}"}
 
     def _apply_set(self, stream: str, output: str, specs: list[Any]) -> dict[str, Any]:
         if stream not in self.outputs:

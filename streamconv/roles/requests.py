@@ -29,7 +29,9 @@ from streamconv import limits
 
 __all__ = ["nesting_depth", "parse_request"]
 
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# The closing quote is optional: an unterminated string then ends the scan at once, where a
+# required quote makes the engine retry from every later quote (quadratic on '"\\"\\"...').
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"?', re.DOTALL)
 _NOT_BRACKETS = re.compile(rb"[^\[\]{}]+")
 _MAX_INT_DIGITS = len(str(limits.MAX_CONTROL_INT))
 

@@ -9,7 +9,8 @@ here, in O(1) per event (O(topics) for a new prefix).
   as the topics have characters, so a legitimate subscriber is never refused.
 - Any other prefix (it matches no topic today; it might match an output added later) counts
   against its peer's quota (:data:`MAX_PER_PEER`) and the total (:data:`MAX_TOTAL`); a prefix
-  longer than :data:`~streamconv.limits.MAX_TOPIC_BYTES` cannot match a topic and is refused.
+  longer than :data:`~streamconv.limits.MAX_TOPIC_BYTES`, or not valid UTF-8, cannot match a
+  topic and is refused.
   Refusals are counted by reason.
 - A peer is its CurveZMQ client key when ZAP authenticates it (the ``User-Id`` property), else its
   address (``Peer-Address``): on one host every local subscriber shares one quota, which only
@@ -112,7 +113,13 @@ class Subscriptions:
                 self.refused["too_long"] += 1
                 return "refuse"
             return "ignore"
-        prefix = raw.decode("utf-8", errors="replace")
+        try:  # strict: two different byte strings must never become one prefix
+            prefix = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if data[0] == 1:
+                self.refused["not_utf8"] += 1
+                return "refuse"
+            return "ignore"
         if data[0] == 1:
             return self._subscribe(prefix, peer or "?")
         return self._unsubscribe(prefix, peer)
