@@ -161,7 +161,10 @@ class Publisher(Role):
         self.outputs: dict[str, dict[str, list[Any]]] = {
             name: {o: list(chain) for o, chain in s.outputs.items()} for name, s in config.streams.items()
         }
-        self.changes: list[list[Any]] = []  # append-only log of live filter changes, sent to workers
+        # Live filter changes (ctl set/remove), the newest per output: (stream, output) -> (version,
+        # stages or None); workers get what is newer than the version their heartbeat reports.
+        self.changes: dict[tuple[str, str], tuple[int, list[Any] | None]] = {}
+        self.change_version = 0
         self.subscriptions = Subscriptions(self._topics())
         self._sent_version = 0  # the subscriptions' version the peers last got
         self.counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -398,8 +401,9 @@ class Publisher(Role):
                     "publisher: worker %s admitted (host %s, pid %s)", pid, body.get("host"), body.get("pid")
                 )
                 self._send_peers()
-            if body.get("set_version", 0) < len(self.changes):
-                self._send_changes(pid)
+            known = body.get("set_version", 0)
+            if isinstance(known, int) and known < self.change_version:
+                self._send_changes(pid, since=known)
             counters = body.get("counters")
             if isinstance(counters, dict):
                 self.worker_counters[pid] = counters
@@ -482,13 +486,14 @@ class Publisher(Role):
         for w in self.workers:
             links.send(self.collect, msg, identity=w.id.encode())
 
-    def _send_changes(self, wid: str) -> None:
+    def _changes_message(self, since: int) -> list[Any]:
+        """Return the ``set`` message with every change newer than version ``since``."""
+        newer = [[st, out, stages, v] for (st, out), (v, stages) in self.changes.items() if v > since]
+        return protocol.encode("set", {"version": self.change_version, "since": since, "changes": newer})
+
+    def _send_changes(self, wid: str, *, since: int) -> None:
         assert self.collect is not None
-        links.send(
-            self.collect,
-            protocol.encode("set", {"version": len(self.changes), "changes": self.changes}),
-            identity=wid.encode(),
-        )
+        links.send(self.collect, self._changes_message(since), identity=wid.encode())
 
     # -- results -----------------------------------------------------------------------------
     def _result(self, env: protocol.Envelope, worker: str, now: int) -> None:
@@ -787,11 +792,14 @@ class Publisher(Role):
         ]}
 
     def _change(self, stream: str, output: str, stages: list[Any] | None) -> None:
-        self.changes.append([stream, output, stages])
+        self.change_version += 1
+        self.changes.pop((stream, output), None)  # kept in version order
+        self.changes[(stream, output)] = (self.change_version, stages)
         self.subscriptions.set_topics(self._topics())
         self._interest_changed()
+        msg = self._changes_message(self.change_version - 1)  # encoded once for every worker
         for w in self.workers:
-            self._send_changes(w.id)
+            links.send(self.collect, msg, identity=w.id.encode())
 
     def _validate_stream_with(
         self, stream: str, output: str, specs: list[Any], others: dict[str, list[Any]]

@@ -80,7 +80,7 @@ class Worker(Role):
         self.collect = links.connect_dealer(
             self.ctx, self.links.connect_address("collect"), identity=self.id, hwm=hwm, secret=self.secret
         )
-        self.changes: list[list[Any]] = []  # the publisher's log of live filter changes, applied
+        self.changes: dict[tuple[str, str], list[Any] | None] = {}  # live changes: the newest per output
         self.set_version = 0
         self.producer_epoch: str | None = None
         self.admitted = False
@@ -163,16 +163,20 @@ class Worker(Role):
                 self.refused = reason
 
     def _apply_changes(self, body: dict[str, Any]) -> None:
-        version = body.get("version")
-        changes = body.get("changes")
-        if not isinstance(version, int) or not isinstance(changes, list) or version <= self.set_version:
+        """Apply the publisher's changes newer than ours (it sends what is newer than ``since``)."""
+        version, since, changes = body.get("version"), body.get("since"), body.get("changes")
+        if not (isinstance(version, int) and isinstance(since, int) and isinstance(changes, list)):
             return
-        for change in changes[len(self.changes) :]:
+        if version <= self.set_version or since > self.set_version:
+            return  # nothing new, or it skips some we lack: the next heartbeat asks from ours
+        fresh = [c for c in changes if isinstance(c, list) and len(c) == 4 and isinstance(c[3], int)
+                 and c[3] > self.set_version]
+        for stream, output, stages, _ in sorted(fresh, key=lambda c: c[3]):
             try:
-                self._apply(change)
+                self._apply([stream, output, stages])
             except (StreamconvError, ValueError, KeyError, TypeError) as exc:
-                log.error("worker %s: cannot apply the change %s: %s", self.id, change, exc)
-            self.changes.append(change)
+                log.error("worker %s: cannot apply the change of %s/%s: %s", self.id, stream, output, exc)
+            self.changes[(stream, output)] = stages
         self.set_version = version
 
     def _apply(self, change: list[Any], pipeline: StreamPipeline | None = None) -> None:
@@ -203,10 +207,10 @@ class Worker(Role):
 
     def _reset(self, stream: str) -> None:
         pipeline = StreamPipeline(stream, self.config.streams[stream])
-        for change in self.changes:
-            if change[0] == stream:
+        for (name, output), stages in self.changes.items():
+            if name == stream:
                 try:
-                    self._apply(change, pipeline)
+                    self._apply([name, output, stages], pipeline)
                 except (StreamconvError, ValueError, KeyError, TypeError):
                     pass  # reported when it first came
         self.pipelines[stream] = pipeline

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import yaml
 
+from streamconv import config as cfg
 from streamconv import control
 from streamconv.client import Subscriber
 from streamconv.ops import conv2d, kernels
@@ -261,6 +262,42 @@ def test_producer_restart_is_a_new_epoch_not_a_gap(topology: Topology):
     # the new producer's numbering starts again; the subscriber sees it as a new epoch, not a gap
     seqs = [m.seq for m in laser]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+
+def test_live_changes_reach_a_worker_that_joins_later(topology: Topology):
+    """ctl set twice and remove on the split roles; a worker started afterwards applies the newest of each."""
+    topology.start("publisher", "publisher")
+    topology.start("producer", "producer")
+    first = topology.start("worker0", "worker")
+    topology.wait_workers(1)
+    box = {"kind": "kernel2d", "kernel": "box", "params": {"size": 5}}
+    for stages in ({"kind": "kernel2d", "kernel": "blur"}, box):  # the second replaces the first
+        assert control.request({"cmd": "set", "topic": "camera/sharpen", "stages": stages},
+                               topology.control)["ok"]
+    assert control.request({"cmd": "remove", "topic": "camera/edges"}, topology.control)["ok"]
+    topology.start("worker1", "worker")
+    first.send_signal(signal.SIGKILL)  # from now on only the late worker computes
+    first.wait(5)
+    want = cfg.parse_stages(box)[0].spec_hash()
+    raw_by_index: dict = {}
+    deadline = time.monotonic() + 30
+    with Subscriber(topology.publish, ["camera/sharpen", "camera/raw", "camera/edges"], timeout=10) as sub:
+        checked = 0
+        while checked < 5:
+            assert time.monotonic() < deadline, topology.logs()
+            m = sub.recv()
+            assert m.topic != "camera/edges", "a removed output came back"
+            if m.topic == "camera/raw":
+                raw_by_index[m.meta["index"]] = m.array
+                continue
+            st = topology.status(timeout=2)
+            live = [w for w in st["roles"]["workers"] if w.get("state") == "admitted"]
+            newest = m.meta["filter"][0]["spec_hash"] == want
+            if not newest or len(live) != 1 or m.meta["index"] not in raw_by_index:
+                continue
+            x = raw_by_index[m.meta["index"]]
+            assert np.array_equal(m.array, conv2d(x, kernels.get("box", size=5), padding="same")), m.seq
+            checked += 1
 
 
 _PATCHED_WORKER = """
