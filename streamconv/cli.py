@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -42,6 +44,10 @@ def cmd_kernels(args: argparse.Namespace) -> int:
         if not args.brief:
             print("\n".join(_format_matrix(k)))
     return exitcodes.OK
+
+
+#: Set to 1 to see the traceback of an unexpected error (a bug) on stderr.
+DEBUG_ENV = "STREAMCONV_DEBUG"
 
 
 def _setup_logging(level: str) -> None:
@@ -250,7 +256,9 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
                     **curve_keys(args), **queue) as sub:
         try:
             code = _print_messages(args, sub, deadline)
-        except (KeyboardInterrupt, BrokenPipeError):
+        except KeyboardInterrupt:
+            code = exitcodes.INTERRUPTED
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
             pass
         dropped = sum(sub.dropped.values())
         if sub.gaps or sub.malformed or dropped or sub.skipped:
@@ -332,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("topics", nargs="*", help="topic prefixes, e.g. laser/smoothed (default: all)")
     p.add_argument("--endpoint", "-e", default=DEFAULT_ENDPOINT)
     p.add_argument("--jsonl", action="store_true", help="one JSON object per line")
-    p.add_argument("--count", "-n", type=int, help="stop after N messages")
+    p.add_argument("--count", "-n", type=positive_int, help="stop after N messages")
     p.add_argument("--duration", type=seconds, help="stop after this many seconds")
     p.add_argument("--timeout", type=seconds, default=10.0, help="give up when nothing arrives for this long")
     frames = p.add_mutually_exclusive_group()
@@ -416,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``StreamconvError``/``ValueError``, an ``OSError`` on a path, a ``zmq.ZMQError`` from a bad
     endpoint) is one line ``streamconv CMD: error: MESSAGE`` and exit 2; a ``TimeoutError`` one
     line and exit 69; Ctrl-C exit 130; anything else (a bug) a one-line summary and exit 1, with
-    the traceback logged at debug level.
+    the traceback logged at debug level and printed when ``STREAMCONV_DEBUG=1``.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -439,8 +447,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exitcodes.USAGE
         logging.getLogger(__name__).debug("%s failed", prog, exc_info=True)
         summary = _one_line(exc)
-        print(f"{prog}: unexpected error (a bug; the traceback is logged at debug level): "
+        print(f"{prog}: unexpected error (a bug; {DEBUG_ENV}=1 shows the traceback): "
               f"{type(exc).__name__}{': ' + summary if summary else ''}", file=sys.stderr)
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exception(exc, file=sys.stderr)
         return exitcodes.FAILURE
 
 

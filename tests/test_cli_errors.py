@@ -305,3 +305,35 @@ def test_request_times_out_after_the_timeout():
     with pytest.raises(TimeoutError, match=f"no reply from the control endpoint {endpoint} within 0.15 s"):
         control.request({"cmd": "ping"}, endpoint, timeout=0.15)
     assert 0.14 <= time.monotonic() - t0 < 5
+
+
+def test_a_bug_shows_its_traceback_with_streamconv_debug(tmp_path):
+    """A reply the client does not expect is a bug: one line by default, the traceback on request."""
+    import threading
+
+    import zmq
+
+    ctx = zmq.Context()
+    rep = ctx.socket(zmq.REP)
+    port = rep.bind_to_random_port("tcp://127.0.0.1")
+
+    def serve(n: int) -> None:
+        for _ in range(n):
+            if rep.poll(20_000):
+                rep.recv()
+                rep.send(b'{"ok": true}')  # no "status" in it
+
+    t = threading.Thread(target=serve, args=(2,), daemon=True)
+    t.start()
+    try:
+        argv = [sys.executable, "-m", "streamconv", "ctl", "status", "--control", f"tcp://127.0.0.1:{port}"]
+        plain = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        debug = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                               env={**os.environ, "STREAMCONV_DEBUG": "1"})
+    finally:
+        t.join(5)
+        rep.close(0)
+        ctx.term()
+    assert plain.returncode == 1 and len(plain.stderr.strip().splitlines()) == 1, plain.stderr
+    assert "KeyError" in plain.stderr and "STREAMCONV_DEBUG=1" in plain.stderr
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr, debug.stderr
