@@ -51,6 +51,9 @@ ZERO_COPY_BYTES = 1 << 16
 #: a prefix of at most ``limits.MAX_TOPIC_BYTES``): larger ones cut that peer's connection before
 #: they are buffered.
 MAX_SUBSCRIPTION_BYTES = 257
+#: The same with CurveZMQ, whose handshake (its INITIATE command, about 260 to 550 bytes with
+#: the client's metadata) is checked against the same maximum.
+MAX_SUBSCRIPTION_BYTES_CURVE = 1024
 
 
 def bind_with_grace(sock: zmq.Socket, endpoint: str) -> None:
@@ -315,7 +318,8 @@ class TrackingPublisher(_BoundPublisher):
     after reading it (ZeroMQ applies it to the peer the last event came from).  A closed
     connection's subscriptions are reported as unsubscriptions without a ``Peer-Address``, and
     ZeroMQ has already dropped them.  Incoming frames (subscriptions) over
-    :data:`MAX_SUBSCRIPTION_BYTES` cut the connection to that peer.
+    :data:`MAX_SUBSCRIPTION_BYTES` (:data:`MAX_SUBSCRIPTION_BYTES_CURVE` with CurveZMQ) cut the
+    connection to that peer.
     """
 
     _socket_type = zmq.XPUB
@@ -323,6 +327,10 @@ class TrackingPublisher(_BoundPublisher):
     def _configure(self) -> None:
         self._socket.setsockopt(zmq.XPUB_MANUAL, 1)
         self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION_BYTES)
+
+    def _set_curve_server(self, key: bytes, zap_domain: str | None) -> None:
+        super()._set_curve_server(key, zap_domain)
+        self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION_BYTES_CURVE)
 
     def confirm(self, event: bytes) -> None:
         """Apply the subscription or unsubscription ``event`` just read, for the peer that sent it."""

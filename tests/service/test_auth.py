@@ -24,6 +24,8 @@ from streamconv.client import Subscriber
 from streamconv.control import request
 from streamconv.errors import ConfigError
 from streamconv.keys import generate, read_public_key, read_secret_key
+from streamconv.roles import protocol
+from streamconv.roles.golden import stage_hash
 from tests.service.conftest import daemon_config, free_port, start_daemon
 from tests.service.test_roles import Topology
 
@@ -241,9 +243,13 @@ def test_role_processes_admit_each_other_and_no_unknown_link_key(tmp_path):
         intruders = [_unknown_dealer(collect, server), _unknown_dealer(dispatch, server),
                      _unknown_dealer(collect, None)]  # the last one without CURVE at all
         try:
-            hello = b'{"role": "worker", "id": "worker-intruder"}'
+            # a heartbeat the publisher would admit (right config and stage hashes) if it got through
+            config = cfg.parse(c)
+            hello = protocol.encode("hb", {"role": "worker", "id": "worker-intruder", "host": "x", "pid": 1,
+                                           "config_hash": protocol.config_hash(config),
+                                           "golden": stage_hash(config)})
             for s in intruders:
-                s.send_multipart([b"heartbeat", hello], zmq.NOBLOCK)  # IMMEDIATE off: queued, never sent
+                s.send_multipart(hello, zmq.NOBLOCK)  # IMMEDIATE off: queued, never sent
             time.sleep(1.0)  # nothing may arrive: a deadline, not a handshake
             assert [s.poll(0) for s in intruders] == [0, 0, 0]
         finally:
