@@ -1,9 +1,9 @@
 r"""Subscription interest: the topic prefixes somebody subscribes to, as an XPUB socket reports them.
 
-Plain XPUB reports a prefix when its first subscriber arrives (``\x01prefix``) and when its last
-one leaves (``\x00prefix``), so the set is exactly "what anybody wants".  The publisher keeps it
-from its XPUB socket and sends the prefix list to the producer and the workers (``peers``
-messages), who build their own :class:`Interest` from it.  Pure data, no sockets.
+The publisher derives the set from the subscriptions it admits on its XPUB socket
+(:class:`~streamconv.roles.subscriptions.Subscriptions`: the prefixes that match a topic) and
+sends the prefix list to the producer and the workers (``peers`` messages), who build their own
+:class:`Interest` from it.  Pure data, no sockets.
 
 Examples
 --------
