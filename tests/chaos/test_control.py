@@ -79,6 +79,7 @@ def hostile_requests(tmp: Path) -> dict[str, list[bytes]]:
         "-Infinity": [b'{"cmd": "ping", "x": -Infinity}'],
         "over 1 MiB": [b'{"cmd": "ping", "pad": "' + b"x" * limits.MAX_CONTROL_BYTES + b'"}'],
         "4 MiB": [b" " * (4 << 20)],
+        "unterminated escaped quotes": [b'"' + b'\\"' * (limits.MAX_CONTROL_BYTES // 2 - 8)],
         "size 99999": [_set("camera/x", _k(kernel="box", params={"size": 99999}))],
         "size 257": [_set("camera/x", _k(kernel="gaussian", params={"size": 257}))],
         "size even": [_set("camera/x", _k(kernel="box", params={"size": 4}))],
