@@ -91,6 +91,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"config OK: {args.config or '<embedded default>'}{role}: streams {streams or 'none'}")
         return exitcodes.OK
     _setup_logging(args.log_level)
+    if config.cluster is not None and not args.role:
+        from streamconv.cluster import driver
+
+        return driver.run(config)
     from streamconv import service
 
     return service.run(config, roles, workers=args.workers)

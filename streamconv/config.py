@@ -44,6 +44,7 @@ __all__ = [
     "Bank3DStage",
     "CameraSourceConfig",
     "CausalFIRStage",
+    "ClusterConfig",
     "Config",
     "Items",
     "Kernel2DStage",
@@ -783,12 +784,34 @@ class LinksConfig(_Model):
 LINK_NAMES = ("dispatch", "collect")
 
 
+class ClusterConfig(_Model):
+    """Run the producer and the workers as actors of a Ray cluster (the ``streamconv[cluster]`` extra).
+
+    Ray places, supervises and restarts them; the frames still travel over the ZeroMQ links, and
+    the publisher stays in the ``streamconv run`` process (the ingress host).
+    """
+
+    engine: Literal["ray"] = "ray"
+    address: str = Field(
+        default="local", min_length=1,
+        description="'local' starts a cluster in this process; 'auto' or HOST:PORT joins a running one",
+    )
+    workers: int = Field(default=2, ge=1, le=256, description="worker actors")
+    cpus_per_worker: float = Field(default=0.5, gt=0, le=256, description="Ray CPUs each worker reserves")
+    producer_cpus: float = Field(default=0.5, gt=0, le=256, description="Ray CPUs the producer reserves")
+    num_cpus: int | None = Field(
+        default=None, ge=1, le=4096, description="CPUs of a local cluster; null = this machine's"
+    )
+    max_restarts: int = Field(default=-1, ge=-1, description="restarts of a dead actor by Ray; -1 = always")
+
+
 class Config(_Model):
     """The whole daemon configuration."""
 
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     links: LinksConfig = Field(default_factory=LinksConfig)
     streams: dict[str, StreamConfig] = Field(default_factory=dict)
+    cluster: ClusterConfig | None = None
 
     @model_validator(mode="after")
     def _names(self) -> Config:
@@ -918,4 +941,6 @@ def default_config() -> Config:
 def dump_yaml(config: Config) -> str:
     """Return the config as YAML text (every field, defaults included)."""
     data = config.model_dump(mode="json")
+    if data.get("cluster") is None:  # an optional section, absent unless given
+        data.pop("cluster", None)
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
