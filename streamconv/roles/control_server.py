@@ -3,7 +3,7 @@
 The publisher's loop owns a ROUTER socket (REQ clients talk to it as to a REP) and calls
 :meth:`ControlServer.serve` when it is readable and :meth:`ControlServer.finish` on every turn.
 
-- A request is parsed with the bounds of :mod:`streamconv.roles.requests`; a bad one gets an
+- A request is parsed with the bounds of :mod:`streamconv.roles.control_requests`; a bad one gets an
   error reply at once.
 - Quick commands (``ping``, ``status``, ...) are answered on the loop's thread, within a time
   budget per turn, so a flood of requests delays publishing by at most that budget.
@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import zmq
 
-from streamconv.roles.requests import parse_request
+from streamconv.roles.control_requests import parse_request
 
 __all__ = ["MAX_PENDING", "REPLY_DEADLINE_S", "ControlServer", "Slow"]
 

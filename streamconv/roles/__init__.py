@@ -1,0 +1,1 @@
+"""The roles (producer, worker, publisher), their links and their pure parts."""
