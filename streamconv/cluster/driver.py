@@ -34,9 +34,22 @@ RAY_SHUTDOWN_S = 1.5
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """Return a free loopback port below the kernel's ephemeral range.
+
+    Ray's many outgoing connections draw from that range and could take a port between our pick
+    and the bind.
+    """
+    import random
+
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ConfigError("no free tcp loopback port in 20000-31999 for the links; set links.dispatch/collect")
 
 
 def resolve_links(config: cfg.Config) -> cfg.Config:
