@@ -725,21 +725,6 @@ class Publisher(Role):
     def _count_control_error(self) -> None:
         self.control_errors += 1
 
-    def handle_request(self, request: Any) -> dict[str, Any]:
-        """Serve one control request (already JSON-decoded) at once, slow ones included; never raises.
-
-        The control socket serves requests through :class:`ControlServer` instead, which runs
-        the slow part of a ``set`` off the loop; this is the same handling, in one call.
-        """
-        try:
-            answer = self._dispatch(request)
-            if isinstance(answer, Slow):
-                answer = answer.apply(answer.prepare())
-            return {"ok": True, **answer}
-        except (ValueError, KeyError, TypeError) as exc:
-            self.control_errors += 1
-            return {"ok": False, "error": str(exc).strip("'\"") if isinstance(exc, KeyError) else str(exc)}
-
     def _dispatch(self, req: Any) -> dict[str, Any]:
         if not isinstance(req, dict):
             raise ValueError(f"a request is a JSON object, got {type(req).__name__}")
