@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "XPublisher",
     "bind_with_grace",
     "connectable_endpoint",
+    "free_loopback_port",
     "worth_zero_copy",
     "z85_key",
 ]
@@ -54,6 +56,33 @@ MAX_SUBSCRIPTION_BYTES = 257
 #: The same with CurveZMQ, whose handshake (its INITIATE command, about 260 to 550 bytes with
 #: the client's metadata) is checked against the same maximum.
 MAX_SUBSCRIPTION_BYTES_CURVE = 1024
+
+
+#: Where :func:`free_loopback_port` looks: below the kernel's ephemeral range (32768-60999 by
+#: default), so no outgoing connection of any process is given the port between pick and bind.
+FREE_PORTS = range(20000, 32000)
+
+
+def free_loopback_port() -> int:
+    """Return a tcp port on 127.0.0.1 that nothing listens on now, from :data:`FREE_PORTS`.
+
+    Raises
+    ------
+    OSError
+        When 200 tries found none.
+    """
+    import random
+
+    for _ in range(200):
+        port = random.choice(FREE_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    span = f"{FREE_PORTS.start}-{FREE_PORTS.stop - 1}"
+    raise OSError(errno.EADDRINUSE, f"no free tcp port on 127.0.0.1 in {span}")
 
 
 def bind_with_grace(sock: zmq.Socket, endpoint: str) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from streamconv import config as cfg
 from streamconv import exitcodes
 from streamconv.errors import ConfigError
+from streamconv.sockets import free_loopback_port
 
 __all__ = ["resolve_links", "run"]
 
@@ -31,25 +32,6 @@ STOP_TIMEOUT_S = 1.5
 PROBE_TIMEOUT_S = 3.0
 #: How long a local cluster gets to shut down.
 RAY_SHUTDOWN_S = 1.5
-
-
-def _free_port() -> int:
-    """Return a free loopback port below the kernel's ephemeral range.
-
-    Ray's many outgoing connections draw from that range and could take a port between our pick
-    and the bind.
-    """
-    import random
-
-    for _ in range(200):
-        port = random.randrange(20000, 32000)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise ConfigError("no free tcp loopback port in 20000-31999 for the links; set links.dispatch/collect")
 
 
 def resolve_links(config: cfg.Config) -> cfg.Config:
@@ -73,7 +55,11 @@ def resolve_links(config: cfg.Config) -> cfg.Config:
                 f"links.{name} is {endpoint!r}: with cluster.address {config.cluster.address!r} the roles "
                 "run in other processes and hosts; give a tcp endpoint they can reach"
             )
-        data["links"][name] = f"tcp://127.0.0.1:{_free_port()}"
+        try:
+            port = free_loopback_port()
+        except OSError as exc:
+            raise ConfigError(f"links.{name}: {exc.strerror}; set it to a tcp endpoint") from None
+        data["links"][name] = f"tcp://127.0.0.1:{port}"
         changed = True
     return cfg.parse(data) if changed else config
 

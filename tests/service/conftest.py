@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,23 +15,7 @@ import pytest
 import yaml
 
 from streamconv import control
-
-#: Ports the tests listen on: below the kernel's ephemeral range (32768-60999 by default), so no
-#: outgoing connection of any process on the machine is given one between our pick and our bind.
-_PORTS = range(20000, 32000)
-_rng = random.Random()
-
-
-def free_port() -> int:
-    for _ in range(200):
-        port = _rng.choice(_PORTS)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {_PORTS}")
+from streamconv.sockets import free_loopback_port as free_port
 
 
 @dataclass
