@@ -25,8 +25,8 @@ from streamconv import control
 from streamconv.client import Subscriber
 from streamconv.ops.fir import CausalFIR
 from streamconv.sources.laser import LaserSimulator
-from tests.service.conftest import daemon_config, free_port, start_daemon
-from tests.service.test_roles import LECTURE_W, TOPICS, collect, enough, keyed
+from tests.service.conftest import daemon_config, free_port
+from tests.service.test_roles import LECTURE_W, assert_same_arrays, collect, enough, one_process_run_past
 
 pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -102,27 +102,7 @@ def test_two_worker_actors_publish_what_the_one_process_daemon_publishes(driver:
     assert all(w["pid"] != driver.proc.pid for w in st["roles"]["workers"])  # actors: other processes
     on_ray, sub = collect(driver.publish, enough, timeout=60.0)
     assert sub.gaps == 0 and sub.malformed == 0, list(sub.gap_events)
-    one_dir = tmp_path / "one"
-    one_dir.mkdir()
-    single = start_daemon(one_dir, daemon_config(free_port(), free_port(), width=160, height=120, fps=20.0))
-    try:
-        first = {t: min(keyed(on_ray[t])) for t in TOPICS}
-
-        def overlaps(b) -> bool:
-            return enough(b) and all(
-                b[t] and max(keyed(b[t])) >= first[t] + (5 if t.startswith("camera") else 50) for t in TOPICS
-            )
-
-        whole, _ = collect(single.publish, overlaps, timeout=90.0)
-    finally:
-        single.proc.kill()
-        single.proc.wait(5)
-    for topic in TOPICS:
-        a, b = keyed(on_ray[topic]), keyed(whole[topic])
-        common = sorted(set(a) & set(b))
-        assert len(common) >= (5 if topic.startswith("camera") else 50), (topic, len(a), len(b))
-        for k in common:
-            assert a[k].array.tobytes() == b[k].array.tobytes(), (topic, k)
+    assert_same_arrays(on_ray, one_process_run_past(on_ray, tmp_path, timeout=90.0))
 
 
 def test_a_killed_worker_actor_is_restarted_and_the_laser_loses_nothing(driver: Driver):

@@ -132,6 +132,44 @@ def enough(b) -> bool:
             and all(len(b[t]) >= 250 for t in ("laser/raw", "laser/truth", "laser/smoothed")))
 
 
+def _needed(topic: str) -> int:
+    return 5 if topic.startswith("camera") else 50
+
+
+def one_process_run_past(first_run: dict, tmp_path: Path, timeout: float = 60.0) -> dict:
+    """Run the one-process daemon and read it until it has passed the inputs ``first_run`` saw.
+
+    Inputs are numbered from each run's start, and under load the first run's subscriber may
+    have joined late, so the second run is read until its input numbers reach past the first's.
+    """
+    one_dir = tmp_path / "one"
+    one_dir.mkdir()
+    single = start_daemon(one_dir, daemon_config(free_port(), free_port(), width=160, height=120, fps=20.0))
+    first = {t: min(keyed(first_run[t])) for t in TOPICS}
+
+    def past(b) -> bool:
+        return enough(b) and all(b[t] and max(keyed(b[t])) >= first[t] + _needed(t) for t in TOPICS)
+
+    try:
+        whole, sub = collect(single.publish, past, timeout=timeout)
+        assert sub.gaps == 0
+    finally:
+        single.proc.kill()
+        single.proc.wait(5)
+    return whole
+
+
+def assert_same_arrays(run_a: dict, run_b: dict) -> None:
+    """Every input both runs published gives the same dtype, shape and bytes on every topic."""
+    for topic in TOPICS:
+        a, b = keyed(run_a[topic]), keyed(run_b[topic])
+        common = sorted(set(a) & set(b))
+        assert len(common) >= _needed(topic), (topic, len(a), len(b))
+        for k in common:
+            assert a[k].array.dtype == b[k].array.dtype and a[k].array.shape == b[k].array.shape
+            assert a[k].array.tobytes() == b[k].array.tobytes(), (topic, k)
+
+
 def test_split_roles_publish_what_the_one_process_daemon_publishes(topology: Topology, tmp_path: Path):
     """publisher + producer + 3 workers (started in that reversed order) against `streamconv run`."""
     for i in range(3):
@@ -141,31 +179,9 @@ def test_split_roles_publish_what_the_one_process_daemon_publishes(topology: Top
     topology.wait_workers(3)
     split, sub = collect(topology.publish, enough)
     assert sub.gaps == 0 and sub.malformed == 0, (list(sub.gap_events), topology.logs())
-    one_dir = tmp_path / "one"
-    one_dir.mkdir()
-    single = start_daemon(one_dir, daemon_config(free_port(), free_port(), width=160, height=120, fps=20.0))
-    try:
-        # Inputs are numbered from each run's start: read the second run until it has passed the
-        # inputs the first one saw (under load the first run's subscriber joined late).
-        first = {t: min(keyed(split[t])) for t in TOPICS}
-
-        def overlaps(b) -> bool:
-            return enough(b) and all(
-                b[t] and max(keyed(b[t])) >= first[t] + (5 if t.startswith("camera") else 50) for t in TOPICS
-            )
-
-        whole, sub1 = collect(single.publish, overlaps, timeout=60.0)
-        assert sub1.gaps == 0
-    finally:
-        single.proc.kill()
-        single.proc.wait(5)
+    whole = one_process_run_past(split, tmp_path)
+    assert_same_arrays(split, whole)
     for topic in TOPICS:
-        a, b = keyed(split[topic]), keyed(whole[topic])
-        common = sorted(set(a) & set(b))
-        assert len(common) >= (5 if topic.startswith("camera") else 50), (topic, len(a), len(b))
-        for k in common:
-            assert a[k].array.dtype == b[k].array.dtype and a[k].array.shape == b[k].array.shape
-            assert a[k].array.tobytes() == b[k].array.tobytes(), (topic, k)
         # in seq order, +1 each, and one input's outputs share its seq and capture time
         seqs = [m.seq for m in split[topic]]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), topic
