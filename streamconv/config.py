@@ -173,6 +173,21 @@ def _load_bank_file(path: Path) -> np.ndarray:
 HEADER_FIELD_BYTES = 1024
 
 
+class _Derived:
+    """What a stage computes from its fields once (matrix, bank, hash): takes no part in equality."""
+
+    def __init__(self) -> None:
+        self.matrix: np.ndarray | None = None
+        self.bank: np.ndarray | None = None
+        self.hash: str | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Derived)
+
+    def __hash__(self) -> int:
+        return 0
+
+
 class _Stage(_Model):
     """A stage kind: what it applies to, whether it carries state, and how it builds its op.
 
@@ -186,6 +201,8 @@ class _Stage(_Model):
     applies_to: ClassVar[Items]
     #: True when the op carries state across items, so skipping an item would change outputs.
     stateful: ClassVar[bool]
+    #: Derived once from the (frozen) fields: the spec is validated, hashed and run as one.
+    _cache: _Derived = PrivateAttr(default_factory=_Derived)
 
     def build(self, *, history: Sequence[float] | None = None) -> Any:
         """Return the op this stage applies (``history`` only primes a sample window)."""
@@ -196,9 +213,14 @@ class _Stage(_Model):
         return self.model_dump(mode="json")
 
     def spec_hash(self) -> str:
-        """Return 16 hex digits of SHA-256 over the full spec: equal specs, equal hashes."""
+        """Return 16 hex digits of SHA-256 over the full spec: equal specs, equal hashes (computed once)."""
+        if self._cache.hash is None:
+            self._cache.hash = self._digest().hexdigest()[:16]
+        return self._cache.hash
+
+    def _digest(self) -> Any:
         text = json.dumps(self.meta(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return hashlib.sha256(text.encode())
 
     def header_meta(self) -> dict[str, Any]:
         """Return the spec as output headers carry it: small fields as they are, large ones by shape.
@@ -294,12 +316,15 @@ class Kernel2DStage(_Stage):
         return self
 
     def matrix(self) -> np.ndarray:
-        """Return the kernel matrix this stage applies (float64, read-only)."""
-        if isinstance(self.kernel, str):
-            return kernels.get(self.kernel, **self.params)
-        if self.params:
-            raise StreamconvError("params apply only to catalogue kernels, not to a matrix")
-        return kernels.from_matrix(self.kernel)
+        """Return the kernel matrix this stage applies (float64, read-only; built once)."""
+        if self._cache.matrix is None:
+            if isinstance(self.kernel, str):
+                self._cache.matrix = kernels.get(self.kernel, **self.params)
+            elif self.params:
+                raise StreamconvError("params apply only to catalogue kernels, not to a matrix")
+            else:
+                self._cache.matrix = kernels.from_matrix(self.kernel)
+        return self._cache.matrix
 
     def build(self, *, history: Sequence[float] | None = None) -> Conv2D:
         """Return the :class:`~streamconv.ops.conv2d.Conv2D` (``history`` does not apply)."""
@@ -316,20 +341,6 @@ class Kernel2DStage(_Stage):
             d["name"] = self.kernel
         d["kernel"] = self.matrix().tolist()
         return d
-
-
-class _BankCache:
-    """A bank3d's loaded weights and hash: derived data, so it takes no part in equality."""
-
-    def __init__(self) -> None:
-        self.bank: np.ndarray | None = None
-        self.hash: str | None = None
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _BankCache)
-
-    def __hash__(self) -> int:
-        return 0
 
 
 class Bank3DStage(_Stage):
@@ -350,9 +361,6 @@ class Bank3DStage(_Stage):
     @classmethod
     def _padding(cls, v: int | str) -> int | str:
         return _check_padding(v)
-
-    #: The bank as validated (a file is read once, at validation: what runs is what was checked).
-    _cache: _BankCache = PrivateAttr(default_factory=lambda: _BankCache())
 
     @model_validator(mode="after")
     def _one_source(self) -> Bank3DStage:
@@ -375,7 +383,10 @@ class Bank3DStage(_Stage):
         return self
 
     def bank(self) -> np.ndarray:
-        """Return the (K, D, F, F) bank as float64, read-only (a ``file`` was read once, at validation)."""
+        """Return the (K, D, F, F) bank as float64, read-only.
+
+        A ``file`` is read once, at validation: what runs is what was checked.
+        """
         if self._cache.bank is None:
             self._cache.bank = self._load()
             self._cache.bank.setflags(write=False)
@@ -408,14 +419,11 @@ class Bank3DStage(_Stage):
             d["filters"] = bank.tolist()
         return d
 
-    def spec_hash(self) -> str:
-        """Return 16 hex digits of SHA-256 over the bank's values and the other fields (computed once)."""
-        if self._cache.hash is None:
-            bank = np.ascontiguousarray(self.bank(), dtype="<f8")
-            rest = json.dumps(self.model_dump(mode="json", exclude={"filters", "file"}), sort_keys=True)
-            digest = hashlib.sha256(bank.tobytes() + str(bank.shape).encode() + rest.encode())
-            self._cache.hash = digest.hexdigest()[:16]
-        return self._cache.hash
+    def _digest(self) -> Any:
+        """Hash the bank's values (inline or from its file alike) and the other fields."""
+        bank = np.ascontiguousarray(self.bank(), dtype="<f8")
+        rest = json.dumps(self.model_dump(mode="json", exclude={"filters", "file"}), sort_keys=True)
+        return hashlib.sha256(bank.tobytes() + str(bank.shape).encode() + rest.encode())
 
 
 class TemporalStage(_Stage):
