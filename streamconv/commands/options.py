@@ -18,46 +18,36 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["add_curve_options", "curve_keys", "positive_float", "positive_int", "seconds", "seconds_or_zero"]
 
 
-def _finite(text: str, expected: str) -> float:
+def _finite(text: str, expected: str, ok: Callable[[float], bool] = lambda v: True) -> float:
+    """Return ``text`` as a finite float for which ``ok`` holds; else raise naming ``expected``."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected {expected}") from None
-    if not math.isfinite(value):
+    if not (math.isfinite(value) and ok(value)):
         raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected {expected}")
     return value
 
 
 def seconds(text: str) -> float:
     """Parse a timeout or duration: a finite number of seconds > 0 (``nan``, ``inf``, 0, -1 are errors)."""
-    expected = "a finite number of seconds > 0"
-    value = _finite(text, expected)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected {expected}")
-    return value
+    return _finite(text, "a finite number of seconds > 0", lambda v: v > 0)
 
 
 def seconds_or_zero(text: str) -> float:
     """Parse a delay that may be zero: a finite number of seconds >= 0."""
-    expected = "a finite number of seconds >= 0"
-    value = _finite(text, expected)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected {expected}")
-    return value
+    return _finite(text, "a finite number of seconds >= 0", lambda v: v >= 0)
 
 
 def positive_float(text: str) -> float:
     """Parse a finite number > 0 (a rate, a size)."""
-    expected = "a finite number > 0"
-    value = _finite(text, expected)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected {expected}")
-    return value
+    return _finite(text, "a finite number > 0", lambda v: v > 0)
 
 
 def positive_int(text: str) -> int:
