@@ -9,13 +9,22 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import TypedDict
 
 import zmq
 
 from streamconv import config as cfg
 from streamconv.roles import protocol
 
-__all__ = ["Role", "log_failure", "role_id"]
+__all__ = ["Role", "RoleOptions", "log_failure", "role_id"]
+
+
+class RoleOptions(TypedDict, total=False):
+    """The keyword arguments every role takes (see :class:`Role`); the subclasses pass them on."""
+
+    context: zmq.Context | None
+    clock_ns: Callable[[], int]
+    role_name: str | None
 
 
 def log_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:

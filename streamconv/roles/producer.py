@@ -26,10 +26,9 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import zmq
@@ -38,7 +37,7 @@ from streamconv import auth, wire
 from streamconv import config as cfg
 from streamconv.errors import WireError
 from streamconv.roles import links, protocol
-from streamconv.roles.base import Role, log_failure
+from streamconv.roles.base import Role, RoleOptions, log_failure
 from streamconv.roles.interest import Interest
 from streamconv.roles.peers import Peers
 from streamconv.roles.ring import ReplayRing
@@ -250,15 +249,8 @@ class Producer(Role):
 
     role = "producer"
 
-    def __init__(
-        self,
-        config: cfg.Config,
-        *,
-        context: zmq.Context | None = None,
-        clock_ns: Callable[[], int] = time.time_ns,
-        role_name: str | None = None,
-    ) -> None:
-        super().__init__(config, context=context, clock_ns=clock_ns, role_name=role_name)
+    def __init__(self, config: cfg.Config, **options: Unpack[RoleOptions]) -> None:
+        super().__init__(config, **options)
         self.epoch = wire.new_epoch()
         self._readers_stop = threading.Event()
         secret = links.link_secret(config)
@@ -293,7 +285,7 @@ class Producer(Role):
         self._rr = 0
         from streamconv.pipeline import StreamPipeline
 
-        t0 = clock_ns()
+        t0 = self.clock_ns()
         for name, stream in config.streams.items():
             source = make_source(stream.source)
             if stream.items == "samples":

@@ -23,8 +23,7 @@ import os
 import socket
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import zmq
@@ -33,7 +32,7 @@ from streamconv import auth, wire
 from streamconv import config as cfg
 from streamconv.errors import ConfigError, WireError
 from streamconv.roles import links, protocol
-from streamconv.roles.base import Role, log_failure
+from streamconv.roles.base import Role, RoleOptions, log_failure
 from streamconv.roles.control_server import ControlServer, Slow
 from streamconv.roles.golden import stage_hash
 from streamconv.roles.interest import Interest
@@ -105,18 +104,11 @@ class Publisher(Role):
 
     role = "publisher"
 
-    def __init__(
-        self,
-        config: cfg.Config,
-        *,
-        context: zmq.Context | None = None,
-        clock_ns: Callable[[], int] = time.time_ns,
-        role_name: str | None = None,
-    ) -> None:
-        super().__init__(config, context=context, clock_ns=clock_ns, role_name=role_name)
+    def __init__(self, config: cfg.Config, **options: Unpack[RoleOptions]) -> None:
+        super().__init__(config, **options)
         svc = config.service
         self._drain = False
-        self.started_ns = clock_ns()
+        self.started_ns = self.clock_ns()
         self.stats_epoch = wire.new_epoch()  # the _stats topic's own numbering
         self.epoch = self.stats_epoch  # the wire epoch of data topics (renewed per producer epoch)
         self.golden = stage_hash(config)

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 import zmq
 
@@ -30,7 +30,7 @@ from streamconv import wire
 from streamconv.errors import StreamconvError, WireError
 from streamconv.pipeline import StreamPipeline
 from streamconv.roles import links, protocol
-from streamconv.roles.base import Role, log_failure
+from streamconv.roles.base import Role, RoleOptions, log_failure
 from streamconv.roles.golden import stage_hash
 from streamconv.roles.interest import Interest
 
@@ -58,15 +58,8 @@ class Worker(Role):
 
     role = "worker"
 
-    def __init__(
-        self,
-        config: cfg.Config,
-        *,
-        context: zmq.Context | None = None,
-        clock_ns: Callable[[], int] = time.time_ns,
-        role_name: str | None = None,
-    ) -> None:
-        super().__init__(config, context=context, clock_ns=clock_ns, role_name=role_name)
+    def __init__(self, config: cfg.Config, **options: Unpack[RoleOptions]) -> None:
+        super().__init__(config, **options)
         self.capacity = config.service.video_queue
         self.secret = links.link_secret(config)
         self.pipelines = {name: StreamPipeline(name, s) for name, s in config.streams.items()}
