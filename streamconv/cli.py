@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from streamconv import exitcodes
-from streamconv.commands.options import add_curve_options, curve_keys, positive_int, seconds
+from streamconv.commands.options import add_curve_options, curve_keys, name_list, positive_int, seconds
 from streamconv.errors import ConfigError
 from streamconv.ops import kernels
 
@@ -76,6 +76,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         from streamconv.service import check_roles
 
         check_roles(config, roles)
+        if args.streams is not None:
+            unknown = [s for s in args.streams if s not in config.streams]
+            if "worker" not in roles or unknown:
+                raise ConfigError(
+                    f"--streams {','.join(args.streams)}: "
+                    + (f"no stream {', '.join(unknown)} in the config" if unknown else "needs workers here")
+                )
     except ConfigError as exc:
         print(f"streamconv run: bad config: {_one_line(exc)}", file=sys.stderr)
         return exitcodes.USAGE
@@ -97,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return driver.run(config)
     from streamconv import service
 
-    return service.run(config, roles, workers=args.workers)
+    return service.run(config, roles, workers=args.workers, worker_streams=args.streams)
 
 
 def service_roles() -> tuple[str, ...]:
@@ -204,6 +211,7 @@ def _print_status(status: dict[str, Any]) -> None:
         owns = f", owns {', '.join(w['owns'])}" if w.get("owns") else ""
         print(f"worker {w['id']} (host {w['host']}, pid {w['pid']}): "
               f"heartbeat {w['heartbeat_age_ms']:.0f} ms ago, runs {runs}{owns}")
+    _print_cluster(status.get("cluster"), roles)
     subs = status.get("subscriptions")
     if subs:
         refused = ", ".join(f"{k} {v}" for k, v in sorted(subs["refused"].items())) or "none"
@@ -220,6 +228,29 @@ def _print_status(status: dict[str, Any]) -> None:
         p99 = "-" if t["latency_p99_ms"] is None else f"{t['latency_p99_ms']:.2f}"
         print(f"  {topic:<24} {t['rate_hz']:8.1f}/s  p50 {p50} ms  p99 {p99} ms  "
               f"drops {t['drops']}  malformed {t['malformed']}  errors {t.get('errors', 0)}")
+
+
+def _print_cluster(cluster: dict[str, Any] | None, roles: dict[str, Any]) -> None:
+    """Print Ray's nodes and our actors, each with its role's rates (joined by role id)."""
+    if not cluster:
+        return
+    nodes = cluster.get("nodes", [])
+    print(f"cluster {cluster.get('address')}: {sum(n['alive'] for n in nodes)} of {len(nodes)} node(s) alive")
+    for n in nodes:
+        extra = "".join(f", {k} {v:g}" for k, v in n.get("resources", {}).items())
+        print(f"  node {str(n['id'])[:12]} {n['host']} ({n['address']}): "
+              f"{'alive' if n['alive'] else 'DEAD'}, {n['cpus']:g} CPU{extra}")
+    workers = {w["id"]: w for w in roles.get("workers", [])}
+    for a in cluster.get("actors", []):
+        serves = ", ".join(a["streams"]) if a.get("streams") else "every stream"
+        where = f"node {str(a['node'])[:12]} {a['host']}, pid {a['pid']}" if a.get("node") else "not placed"
+        w = workers.get(a.get("role_id") or "")
+        runs = ""
+        if w is not None and w.get("state") == "admitted":
+            runs = ", runs " + (", ".join(f"{s} {r:.1f}/s" for s, r in sorted(w.get("rates_hz", {}).items()))
+                                or "idle")
+        print(f"  {a['class']} ({serves if a['role'] == 'worker' else 'the sources'}): {a['state']}, "
+              f"restarts {a['restarts']}, {where}{runs}")
 
 
 def _stage_text(stage: dict[str, Any]) -> str:
@@ -330,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only this role (its peers are other processes, joined by the config's links)")
     p.add_argument("--workers", type=positive_int,
                    help="worker threads in this process (default: links.workers)")
+    p.add_argument("--streams", type=name_list, metavar="NAMES",
+                   help="comma-separated: the workers here serve only these streams (default: all)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_run)
 

@@ -576,12 +576,47 @@ def _as_chain(v: Any) -> Any:
     return [v] if isinstance(v, dict) else v
 
 
+#: A Ray resource name: what ``ray start --resources`` accepts and ``node:<ip>`` (Ray's own per node).
+_RESOURCE_NAME = r"^[A-Za-z0-9_.:/-]+$"
+
+
+class PlacementConfig(_Model):
+    """Where a stream runs on a Ray cluster (read only with a ``cluster:`` section).
+
+    ``workers`` gives the stream worker actors of its own, which serve no other stream; without
+    it the stream shares the ``cluster.workers``.  ``node`` pins the stream's source (the
+    producer actor, which runs every source) to the host that offers that Ray resource, e.g. a
+    host started with ``ray start --resources='{"camera": 1}'``, or ``node:<ip>``, the resource
+    Ray gives every node; ``worker_node`` does the same for the stream's own workers.
+    """
+
+    workers: int | None = Field(default=None, ge=1, le=256, description="worker actors of this stream only")
+    cpus_per_worker: float | None = Field(
+        default=None, gt=0, le=256, description="Ray CPUs each reserves; null = cluster.cpus_per_worker"
+    )
+    node: str | None = Field(
+        default=None, min_length=1, max_length=128, pattern=_RESOURCE_NAME,
+        description="a Ray resource only the source's host offers: pins the producer there",
+    )
+    worker_node: str | None = Field(
+        default=None, min_length=1, max_length=128, pattern=_RESOURCE_NAME,
+        description="a Ray resource of the hosts for this stream's own workers (needs workers)",
+    )
+
+    @model_validator(mode="after")
+    def _worker_node_needs_workers(self) -> PlacementConfig:
+        if self.worker_node is not None and self.workers is None:
+            raise ValueError("worker_node pins this stream's own workers: set workers too")
+        return self
+
+
 class StreamConfig(_Model):
     """One stream: a source and named outputs, each a chain of stages."""
 
     source: SourceConfig
     outputs: dict[str, list[StageConfig]] = Field(default_factory=dict)
     publish_raw: bool = True
+    placement: PlacementConfig | None = None
 
     @property
     def items(self) -> Items:
@@ -606,10 +641,13 @@ class StreamConfig(_Model):
         return self
 
 
-def _check_output_bytes(output: str, chain: Sequence[Any], size: tuple[int, int]) -> None:
-    """Raise ValueError if ``chain`` on frames of ``size`` (h, w) gives a message over the limit.
+def output_geometry(output: str, chain: Sequence[Any], size: tuple[int, int]) -> tuple[int, int, int]:
+    """Return ``(depth, height, width)`` of what ``chain`` makes of frames of ``size`` (h, w).
 
-    Counted as float32 (the widest dtype an output can have), so the bound holds for every dtype.
+    Raises
+    ------
+    ValueError
+        When a stage's kernel does not fit the (padded) frame it gets.
     """
     from streamconv.ops.conv2d import output_size, resolve_padding
 
@@ -626,6 +664,15 @@ def _check_output_bytes(output: str, chain: Sequence[Any], size: tuple[int, int]
                 raise ValueError(f"output {output!r} stage {i}: {exc}") from None
             if isinstance(stage, Bank3DStage):
                 depth = stage.bank().shape[0]
+    return depth, h, w
+
+
+def _check_output_bytes(output: str, chain: Sequence[Any], size: tuple[int, int]) -> None:
+    """Raise ValueError if ``chain`` on frames of ``size`` (h, w) gives a message over the limit.
+
+    Counted as float32 (the widest dtype an output can have), so the bound holds for every dtype.
+    """
+    depth, h, w = output_geometry(output, chain, size)
     nbytes = h * w * depth * 4
     if nbytes > limits.MAX_OUTPUT_BYTES:
         raise ValueError(
@@ -811,6 +858,10 @@ class ClusterConfig(_Model):
         default=None, ge=1, le=4096, description="CPUs of a local cluster; null = this machine's"
     )
     max_restarts: int = Field(default=-1, ge=-1, description="restarts of a dead actor by Ray; -1 = always")
+    link_gbps: float = Field(
+        default=10.0, gt=0, le=10_000,
+        description="the network between hosts, Gbit/s: an output that needs more is warned about at load",
+    )
 
 
 class Config(_Model):
@@ -827,6 +878,17 @@ class Config(_Model):
             _check_name("stream", name)
             if name.startswith("_"):
                 raise ValueError(f"stream name {name!r} must not start with '_' (reserved for _stats)")
+        return self
+
+    @model_validator(mode="after")
+    def _one_source_node(self) -> Config:
+        pins = {f"streams.{n}.placement.node": s.placement.node for n, s in self.streams.items()
+                if s.placement is not None and s.placement.node is not None}
+        if len(set(pins.values())) > 1:
+            named = ", ".join(f"{k} {v!r}" for k, v in pins.items())
+            raise ValueError(
+                f"{named}: one producer runs every source, so the pinned sources must name one node"
+            )
         return self
 
     @model_validator(mode="after")
@@ -949,6 +1011,9 @@ def default_config() -> Config:
 def dump_yaml(config: Config) -> str:
     """Return the config as YAML text (every field, defaults included)."""
     data = config.model_dump(mode="json")
-    if data.get("cluster") is None:  # an optional section, absent unless given
+    if data.get("cluster") is None:  # optional sections, absent unless given
         data.pop("cluster", None)
+    for stream in data.get("streams", {}).values():
+        if stream.get("placement") is None:
+            stream.pop("placement", None)
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)

@@ -112,13 +112,21 @@ class Service:
     workers : int, optional
         Worker threads when the roles include ``worker`` (default: ``links.workers``, or one per
         stream when every role runs here, else one).
+    worker_streams : sequence of str, optional
+        The streams those workers serve (default: every stream).
     """
 
     def __init__(
-        self, config: cfg.Config, roles: Sequence[str] = ROLES, *, workers: int | None = None
+        self,
+        config: cfg.Config,
+        roles: Sequence[str] = ROLES,
+        *,
+        workers: int | None = None,
+        worker_streams: Sequence[str] | None = None,
     ) -> None:
         check_roles(config, roles)
         self.config = config
+        self.worker_streams = None if worker_streams is None else list(worker_streams)
         self.roles = tuple(roles)
         everything = set(self.roles) == set(ROLES)
         n = workers or config.links.workers or (max(1, len(config.streams)) if everything else 1)
@@ -161,7 +169,7 @@ class Service:
             if "producer" in self.roles:
                 self.producer = Producer(self.config, context=self.ctx)
             for _ in range(self.n_workers):
-                self.workers.append(Worker(self.config, context=self.ctx))
+                self.workers.append(Worker(self.config, streams=self.worker_streams, context=self.ctx))
         except BaseException:
             self._close()
             raise
@@ -323,10 +331,16 @@ def capture_signals(service: Service) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def run(config: cfg.Config, roles: Sequence[str] = ROLES, *, workers: int | None = None) -> int:
+def run(
+    config: cfg.Config,
+    roles: Sequence[str] = ROLES,
+    *,
+    workers: int | None = None,
+    worker_streams: Sequence[str] | None = None,
+) -> int:
     """Run the daemon (or the given roles) in the foreground until SIGINT/SIGTERM; return the exit code."""
     try:
-        service = Service(config, roles, workers=workers)
+        service = Service(config, roles, workers=workers, worker_streams=worker_streams)
     except ConfigError as exc:
         log.error("%s", exc)
         return EXIT_CONFIG

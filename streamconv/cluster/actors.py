@@ -23,7 +23,7 @@ class _RoleHost:
 
     role_path = ""
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], **role_options: Any) -> None:
         import importlib
         import logging
 
@@ -33,7 +33,7 @@ class _RoleHost:
                             datefmt="%H:%M:%S")
         module, name = self.role_path.rsplit(".", 1)
         role_cls = getattr(importlib.import_module(module), name)
-        self.role = role_cls(cfg.parse(data))
+        self.role = role_cls(cfg.parse(data), **role_options)
         self.error: str | None = None
         self.thread = threading.Thread(target=self._run, name=f"role-{self.role.id}", daemon=True)
         self.thread.start()
@@ -54,6 +54,7 @@ class _RoleHost:
             "host": socket.gethostname(),
             "node": ctx.get_node_id(),
             "actor": ctx.get_actor_id(),
+            "serves": getattr(self.role, "serves", None),
             "alive": self.thread.is_alive(),
             "error": self.error,
         }
@@ -72,7 +73,7 @@ class ProducerActor(_RoleHost):
 
 
 class WorkerActor(_RoleHost):
-    """A worker role (the stages)."""
+    """A worker role (the stages); ``streams=[...]`` serves only those."""
 
     role_path = "streamconv.roles.worker.Worker"
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from streamconv import config as cfg
 from streamconv import exitcodes
+from streamconv.cluster.plan import ActorSpec, bandwidth_warnings, plan
 from streamconv.errors import ConfigError
 from streamconv.sockets import free_loopback_port
 
@@ -89,7 +90,7 @@ def run(config: cfg.Config) -> int:
     if importlib.util.find_spec("ray") is None:
         log.error("a cluster: section needs Ray: pip install 'streamconv[cluster]'")
         return exitcodes.USAGE
-    from streamconv.cluster.actors import actor_classes
+    from streamconv.cluster.monitor import ClusterMonitor
     from streamconv.service import Service, capture_signals
     from streamconv.sockets import EndpointInUseError
 
@@ -100,6 +101,8 @@ def run(config: cfg.Config) -> int:
         return exitcodes.USAGE
     cluster = config.cluster
     assert cluster is not None
+    for line in bandwidth_warnings(config):
+        log.warning("bandwidth: %s", line)
     t0 = time.monotonic()
     try:
         started = _init_ray(cluster)
@@ -117,21 +120,65 @@ def run(config: cfg.Config) -> int:
             except (EndpointInUseError, ConfigError, OSError) as exc:
                 log.error("%s", exc)
                 return exitcodes.USAGE
-            classes = actor_classes(max_restarts=cluster.max_restarts)
-            data = config.model_dump(mode="json")
-            actors.append(classes["producer"].options(num_cpus=cluster.producer_cpus).remote(data))
-            actors += [classes["worker"].options(num_cpus=cluster.cpus_per_worker).remote(data)
-                       for _ in range(cluster.workers)]
-            log.info("placed 1 producer and %d worker actor(s)", cluster.workers)
+            specs = plan(config)
+            missing = _missing_resources(specs)
+            if missing:
+                log.error("%s", missing)
+                service.shutdown()
+                return exitcodes.USAGE
+            placed = _place(config, specs)
+            actors = [a for a, _ in placed]
+            monitor = ClusterMonitor(cluster.address, placed)
+            monitor.start()
+            service.publisher.status_parts["cluster"] = monitor.snapshot
             try:
                 code = service.serve()
             finally:
+                monitor.stop()
                 _stop(actors)
                 service.shutdown()
     finally:
         if started:
             _shutdown_ray()
     return code
+
+
+def _missing_resources(specs: list[ActorSpec]) -> str | None:
+    """Return a one-line error if an actor reserves a resource no node of the cluster offers."""
+    import ray
+
+    have = ray.cluster_resources()
+    for spec in specs:
+        for name in spec.resources:
+            if name not in have:
+                offered = sorted(k for k in have if k not in ("CPU", "GPU", "memory", "object_store_memory"))
+                return (
+                    f"no node of the cluster offers the resource {name!r} that a {spec.role} is pinned to "
+                    f"(placement); start that host with ray start --resources='{{\"{name}\": 1}}' "
+                    f"(offered now: {', '.join(offered) or 'none'})"
+                )
+    return None
+
+
+def _place(config: cfg.Config, specs: list[ActorSpec]) -> list[tuple[Any, ActorSpec]]:
+    """Create one actor per spec (Ray places it by its CPUs and resources); return them with their specs."""
+    from streamconv.cluster.actors import actor_classes
+
+    assert config.cluster is not None
+    classes = actor_classes(max_restarts=config.cluster.max_restarts)
+    data = config.model_dump(mode="json")
+    placed = []
+    for spec in specs:
+        options = {"streams": list(spec.streams)} if spec.streams is not None else {}
+        actor = classes[spec.role].options(num_cpus=spec.num_cpus, resources=spec.resources or None)
+        placed.append((actor.remote(data, **options), spec))
+    groups: dict[tuple[str, ...] | None, int] = {}
+    for s in specs[1:]:
+        groups[s.streams] = groups.get(s.streams, 0) + 1
+    pin = f" pinned to {', '.join(specs[0].resources)}" if specs[0].resources else ""
+    log.info("placed 1 producer%s and %d worker actor(s): %s", pin, len(specs) - 1,
+             "; ".join(f"{n} for {', '.join(k) if k else 'every stream'}" for k, n in groups.items()))
+    return placed
 
 
 def _shutdown_ray() -> None:

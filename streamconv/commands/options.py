@@ -62,6 +62,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def name_list(text: str) -> list[str]:
+    """Parse comma-separated names (streams, topics): at least one, none empty."""
+    names = [n.strip() for n in text.split(",")]
+    if not text.strip() or any(not n for n in names):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected comma-separated names")
+    return names
+
+
 def add_curve_options(p: argparse.ArgumentParser) -> None:
     """Add ``--server-key`` and ``--client-key``: what a client needs for a daemon running CurveZMQ."""
     p.add_argument("--server-key", help="CurveZMQ: the daemon's public key or its .pub file")

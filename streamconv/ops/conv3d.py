@@ -148,6 +148,10 @@ class Bank3D:
         k, d, fh, fw = self.bank.shape
         return (k, d, fh, fw)
 
+    def output_dtype(self, image_dtype: np.dtype) -> np.dtype:
+        """Return the dtype of the feature maps for frames of ``image_dtype``."""
+        return float_type(image_dtype) if self.dtype is None else self.dtype
+
     def __call__(self, frame: NDArray[Any]) -> NDArray[np.floating]:
         """Filter one ``(H, W, D)`` frame into ``(H2, W2, K)`` feature maps; see :func:`conv3d`."""
         out = conv3d(frame, self.bank, padding=self.padding, stride=self.stride, bias=self.bias,

@@ -93,6 +93,12 @@ class TemporalFIR:
             return saturate(acc, frame.dtype)
         return acc
 
+    def output_dtype(self, image_dtype: np.dtype) -> np.dtype:
+        """Return the dtype of the output for frames of ``image_dtype``."""
+        if is_integer(image_dtype) and self._saturates:
+            return np.dtype(image_dtype)
+        return np.dtype(np.float32)
+
     def __len__(self) -> int:
         return self._cw.m
 

@@ -53,6 +53,12 @@ MIN_HISTORY = 4096
 _POLL_MS = 50
 
 
+def _serves(hb: dict[str, Any], stream: str) -> bool:
+    """Whether a worker whose heartbeat is ``hb`` takes ``stream`` (no ``serves`` list: every stream)."""
+    serves = hb.get("serves")
+    return not isinstance(serves, list) or stream in serves
+
+
 def _history(stream: cfg.StreamConfig) -> int:
     need = 0
     for chain in stream.outputs.values():
@@ -396,10 +402,12 @@ class Producer(Role):
     def _active(self, stream: str) -> bool:
         return self.interest.wants_stream(stream)
 
-    def _eligible(self) -> list[str]:
-        """Workers the publisher admitted, alive here, that know our epoch."""
+    def _eligible(self, stream: str | None = None) -> list[str]:
+        """Workers the publisher admitted, alive here, that know our epoch (and serve ``stream``)."""
         return [
-            w.id for w in self.workers if w.id in self.admitted and w.info.get("producer_epoch") == self.epoch
+            w.id for w in self.workers
+            if w.id in self.admitted and w.info.get("producer_epoch") == self.epoch
+            and (stream is None or _serves(w.info, stream))
         ]
 
     # -- receiving ---------------------------------------------------------------------------
@@ -519,7 +527,7 @@ class Producer(Role):
             lost = []
             for seq in orphans:
                 _, msg, sent = lane.in_flight.pop(seq)
-                target = self._pick_frame_worker()
+                target = self._pick_frame_worker(lane.name)
                 if (
                     target is not None
                     and now - sent < deadline_ns
@@ -539,7 +547,6 @@ class Producer(Role):
 
     # -- samples -----------------------------------------------------------------------------
     def _samples(self, now: int) -> None:
-        eligible = None
         for lane in self.sample_lanes.values():
             active = self._active(lane.name)
             for n, t_first, batch, state_only in lane.due(now, active):
@@ -549,8 +556,7 @@ class Producer(Role):
             if lane.owner is not None and lane.owner not in self.workers:
                 lane.owner = None
             if lane.owner is None:
-                if eligible is None:
-                    eligible = self._eligible()
+                eligible = self._eligible(lane.name)
                 if eligible:
                     self._assign(lane, eligible)
 
@@ -621,10 +627,10 @@ class Producer(Role):
             self.counters[lane.name]["replayed"] += len(todo)
 
     # -- frames ------------------------------------------------------------------------------
-    def _pick_frame_worker(self) -> str | None:
+    def _pick_frame_worker(self, stream: str) -> str | None:
         best = None
         best_credit = 0
-        eligible = self._eligible()
+        eligible = self._eligible(stream)
         if not eligible:
             return None
         # Lanes with opposite rules: a sample stream's owner gets no frames while another worker
@@ -646,10 +652,10 @@ class Producer(Role):
             if lane.replaced:
                 with lane.lock:
                     n, lane.replaced = lane.replaced, 0
-                self.counters[lane.name]["busy" if self._eligible() else "no_worker"] += n
+                self.counters[lane.name]["busy" if self._eligible(lane.name) else "no_worker"] += n
             if lane.slot is None:
                 continue
-            target = self._pick_frame_worker()
+            target = self._pick_frame_worker(lane.name)
             if target is None:
                 continue
             item = lane.take()

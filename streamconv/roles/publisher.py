@@ -23,6 +23,7 @@ import os
 import socket
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import Any, Unpack
 
 import numpy as np
@@ -144,6 +145,9 @@ class Publisher(Role):
         self.interest = Interest()
         self.workers = Peers(dead_after_ns=self.dead_after_ns)
         self.excluded: dict[str, str] = {}
+        #: More parts of ``ctl status``, by key: each callable returns what is already at hand
+        #: (it runs on this role's loop), e.g. the cluster driver's snapshot of nodes and actors.
+        self.status_parts: dict[str, Callable[[], Any]] = {}
         self.producers = Peers(dead_after_ns=self.dead_after_ns)
         self.producer_id: str | None = None
         self.producer_epoch: str | None = None
@@ -711,6 +715,7 @@ class Publisher(Role):
             "control_errors": self.control_errors,
             "auth": self.gate.counts() if self.gate is not None else None,
             "roles": self.roles(),
+            **{key: part() for key, part in self.status_parts.items()},
         }
 
     # -- control -----------------------------------------------------------------------------

@@ -20,14 +20,14 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Unpack
 
 import zmq
 
 from streamconv import config as cfg
 from streamconv import wire
-from streamconv.errors import StreamconvError, WireError
+from streamconv.errors import ConfigError, StreamconvError, WireError
 from streamconv.pipeline import StreamPipeline
 from streamconv.roles import links, protocol
 from streamconv.roles.base import Role, RoleOptions, log_failure
@@ -54,12 +54,30 @@ class Worker(Role):
         Needed to share ``inproc://`` links with roles in the same process.
     role_name : str, optional
         The worker's id (default: ``worker-<host>-<pid>-<random>``).
+    streams : sequence of str, optional
+        Serve only these streams (the producer hands it no other); default: every stream.  It
+        still builds and hashes every stage, so its stage hash is the publisher's.
+
+    Raises
+    ------
+    ConfigError
+        When ``streams`` names a stream the config does not have.
     """
 
     role = "worker"
 
-    def __init__(self, config: cfg.Config, **options: Unpack[RoleOptions]) -> None:
+    def __init__(
+        self, config: cfg.Config, *, streams: Sequence[str] | None = None, **options: Unpack[RoleOptions]
+    ) -> None:
         super().__init__(config, **options)
+        if streams is not None:
+            unknown = sorted(set(streams) - set(config.streams))
+            if unknown or not streams:
+                raise ConfigError(
+                    f"worker streams {', '.join(unknown) or '(none)'}: not in the config "
+                    f"(it has {', '.join(config.streams) or 'no streams'})"
+                )
+        self.serves: list[str] | None = None if streams is None else sorted(set(streams))
         self.capacity = config.service.video_queue
         self.secret = links.link_secret(config)
         self.pipelines = {name: StreamPipeline(name, s) for name, s in config.streams.items()}
@@ -318,6 +336,7 @@ class Worker(Role):
                     "host": socket.gethostname(),
                     "pid": os.getpid(),
                     "capacity": self.capacity,
+                    "serves": self.serves,
                     "rates": rates,
                     "processed": dict(self.processed),
                     "set_version": self.set_version,
