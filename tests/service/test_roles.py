@@ -198,6 +198,41 @@ def test_split_roles_publish_what_the_one_process_daemon_publishes(topology: Top
     assert sum(sum(w["processed"].values()) > 0 for w in workers) >= 2  # frames spread over workers
 
 
+def test_workers_started_with_streams_get_only_those_streams(topology: Topology):
+    """`--streams camera` and `--streams laser`: the producer hands each worker its own stream only."""
+    argv = [sys.executable, "-m", "streamconv", "run", "-c", str(topology.path), "--role", "worker"]
+    topology.start("camera-worker", "worker", argv=[*argv, "--streams", "camera"])
+    topology.start("producer", "producer")
+    topology.start("publisher", "publisher")
+    with Subscriber(topology.publish, ["camera/sharpen"], timeout=20.0) as sub:
+        sub.wait_ready(timeout=30)
+        for _ in range(5):  # only the camera is served: the laser has no owner, its samples wait
+            sub.recv()
+    st = topology.status()
+    assert st["roles"]["producer"]["streams"]["laser"]["owner"] is None
+    topology.start("laser-worker", "worker", argv=[*argv, "--streams", "laser"])
+    st = topology.wait_workers(2)
+    by_owner = {tuple(w["owns"]): w for w in st["roles"]["workers"]}
+    laser_worker = by_owner[("laser",)]
+    camera_worker = by_owner[()]
+    by_topic, sub = collect(topology.publish, enough)
+    assert sub.gaps == 0, list(sub.gap_events)
+    firsts = [m.meta["first_sample"] for m in by_topic["laser/smoothed"]]
+    n = firsts[-1] + 1
+    expect = CausalFIR(LECTURE_W).process(LaserSimulator(rate_hz=100, seed=0).read(n, 0).values)
+    np.testing.assert_array_equal(np.concatenate([m.array for m in by_topic["laser/smoothed"]]),
+                                  expect[firsts[0]:n])
+    processed = {w["id"]: w["processed"] for w in topology.status()["roles"]["workers"]}
+    assert set(processed[laser_worker["id"]]) == {"laser"}, processed
+    assert set(processed[camera_worker["id"]]) == {"camera"}, processed
+
+
+def test_a_worker_asked_for_a_stream_the_config_lacks_exits_2(topology: Topology):
+    argv = [sys.executable, "-m", "streamconv", "run", "-c", str(topology.path), "--role", "worker"]
+    r = subprocess.run([*argv, "--streams", "camera,radar"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "no stream radar in the config" in r.stderr, (r.returncode, r.stderr)
+
+
 @pytest.mark.chaos
 def test_sigkill_of_the_laser_worker_loses_no_sample_and_stalls_no_frame(topology: Topology):
     topology.start("publisher", "publisher")
