@@ -288,3 +288,15 @@ def test_inproc_links_on_a_remote_cluster_are_refused(tmp_path: Path):
     r = subprocess.run([sys.executable, "-m", "streamconv", "run", "-c", str(path)], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "links.dispatch" in r.stdout + r.stderr, (r.stdout, r.stderr)
+
+
+def test_a_source_pinned_to_a_resource_no_node_offers_exits_2(tmp_path: Path, two_nodes: TwoNodes):
+    c = cluster_config(address=two_nodes.address)
+    c["streams"]["camera"]["placement"] = {"node": "thermal"}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(c))
+    r = subprocess.run([sys.executable, "-m", "streamconv", "run", "-c", str(path)], capture_output=True,
+                       text=True, timeout=90)
+    errors = [line for line in (r.stdout + r.stderr).splitlines() if "ERROR" in line]
+    assert r.returncode == 2, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
+    assert len(errors) == 1 and "'thermal'" in errors[0] and "camera" in errors[0], errors
