@@ -156,6 +156,12 @@ def test_two_worker_actors_publish_what_the_one_process_daemon_publishes(tmp_pat
         status = d.status()
     finally:
         d.stop()
+    assert d.proc.returncode == 0, d.log()
+    pids = [a["pid"] for a in status["cluster"]["actors"]]
+    deadline = time.monotonic() + 5  # the driver removed its actors from the cluster that lives on
+    while [p for p in pids if os.path.exists(f"/proc/{p}")]:
+        assert time.monotonic() < deadline, [p for p in pids if os.path.exists(f"/proc/{p}")]
+        time.sleep(0.1)
     cluster = status["cluster"]
     assert {n["id"] for n in cluster["nodes"] if n["alive"]} == {two_nodes.head_id, two_nodes.camera_id}
     assert next(n for n in cluster["nodes"] if n["id"] == two_nodes.camera_id)["resources"] == {"camera": 1.0}
