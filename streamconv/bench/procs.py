@@ -361,13 +361,15 @@ class Daemon(Proc):
         For messages and file names.
     log_level : str
         Its ``--log-level``.
+    env : dict, optional
+        Its environment (this one's by default).
     session : bool
         See :class:`Proc`: for a daemon that starts processes in groups of their own (a
         ``cluster:`` section's Ray cluster).
     """
 
     def __init__(self, config: dict[str, Any], *, name: str = "daemon", log_level: str = "info",
-                 session: bool = False) -> None:
+                 env: dict[str, str] | None = None, session: bool = False) -> None:
         import yaml
 
         self.publish, self.control = free_endpoints(2)
@@ -385,7 +387,7 @@ class Daemon(Proc):
         self.config_path = config_path
         argv = [sys.executable, "-m", "streamconv", "run", "-c", str(config_path), "--log-level", log_level]
         try:
-            super().__init__(argv, name=name, log_dir=Path(tmp.name), session=session)
+            super().__init__(argv, name=name, log_dir=Path(tmp.name), env=env, session=session)
         except BaseException:
             tmp.cleanup()
             raise

@@ -53,6 +53,7 @@ from streamconv.bench.timing import table
 
 __all__ = [
     "PROFILES",
+    "THROUGHPUT_HEADERS",
     "Split",
     "Topology",
     "bank_config",
@@ -63,6 +64,7 @@ __all__ = [
     "run",
     "sharpen_config",
     "targets",
+    "throughput_row",
     "throughput_window",
 ]
 
@@ -604,6 +606,17 @@ def overhead_report(res: dict[str, Any], key: str, name: str, short: str) -> str
     return "\n".join(out)
 
 
+#: The columns of :func:`throughput_row`.
+THROUGHPUT_HEADERS = ("run", "frames", "received/s", "published/s (ctl stats)", "gaps", "latency p50 ms",
+                      "CPU %", "RSS MB")
+
+
+def throughput_row(label: str, r: dict[str, Any]) -> list[str]:
+    """Return a throughput table's row (:data:`THROUGHPUT_HEADERS`) of :func:`throughput_window`'s ``r``."""
+    return [label, str(r["messages"]), f"{r['msg_per_s']:.2f}", _f(r["published_per_s"], ".2f"),
+            str(r["gaps"]), _ms(r["latency_ms"]["p50"]), f"{r['cpu_percent']:.0f}", f"{r['rss_mb']:.0f}"]
+
+
 def report(res: dict[str, Any]) -> str:
     """Plain-text tables of the roles section."""
     sc, fo = res["scaling"], res["failover"]
@@ -613,12 +626,9 @@ def report(res: dict[str, Any]) -> str:
     out.append(f"\nscaling: bank3d K={sc['k']} 3x3x3 (seeded random), {prof['width']}x{prof['height']} "
                f"unthrottled, {sc['message_mb']:.0f} MB per camera/features message, "
                f"{prof['bank_s']:g} s after {prof['bank_warm_s']:g} s warm-up")
-    rows = [[f"{r['workers']} worker(s)", str(r["messages"]), f"{r['msg_per_s']:.2f}",
-             _f(r["published_per_s"], ".2f"), str(r["gaps"]), _ms(r["latency_ms"]["p50"]),
-             f"{r['cpu_percent']:.0f}", f"{r['rss_mb']:.0f}"] for r in (o1, o2)]
+    rows = [throughput_row(f"{r['workers']} worker(s)", r) for r in (o1, o2)]
     rows.append(["2 / 1", "", _f(sc["ratio"], ".2f"), _f(sc["ratio_published"], ".2f"), "", "", "", ""])
-    out.append(table(["run", "frames", "received/s", "published/s (ctl stats)", "gaps", "latency p50 ms",
-                      "CPU %", "RSS MB"], rows))
+    out.append(table(THROUGHPUT_HEADERS, rows))
     out.append(f"\nfailover: 2 workers, camera/sharpen at {prof['fps']:g} fps + laser/smoothed; SIGKILL, "
                f"{prof['after_kill_s']:g} s watched after each kill, a replacement worker started after it")
     rows = [[str(e["repeat"]), e["killed"], _f(e["victim_rates_hz"].get("camera")), _ms(e["next_frame_ms"]),
