@@ -17,7 +17,7 @@ import pytest
 
 from streamconv import cli
 from streamconv.bench import runner
-from streamconv.bench.procs import Proc, free_endpoints
+from streamconv.bench.procs import Proc, free_endpoints, session_processes
 from streamconv.bench.soak import fit_slope
 from streamconv.bench.targets import Target, plot_targets, targets_table
 from streamconv.ops import kernels
@@ -145,3 +145,42 @@ def test_bench_roles_smoke_kills_only_its_own_processes(tmp_path: Path) -> None:
     assert all(e["frames_after_kill"] > 0 for e in events)
     assert [t["section"] for t in data["targets"]] == ["roles", "roles"]
     assert "roles" not in runner.DEFAULT_SECTIONS and "roles" in runner.SECTIONS
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bench_cluster_smoke_measures_both_and_leaves_no_ray_process(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    js = tmp_path / "cluster.json"
+    t0 = time.monotonic()
+    code, text = _run_bench(["--smoke", "--only", "cluster", "--json", str(js)])
+    assert code == 0, text
+    assert time.monotonic() - t0 < 240
+    assert "cluster - one process" in text and "cluster / one process" in text
+    assert "ESTIMATE, not a measurement" in text
+    data = json.loads(js.read_text())
+    assert data["errors"] == {}
+    res = data["sections"]["cluster"]
+    ov = res["overhead"]
+    for run in (ov["one_process"], ov["cluster"]):
+        assert run["messages"] > 0 and run["latency_ms"]["p50"] > 0 and run["cpu_percent"] > 0
+    assert ov["diff_ms"]["p50"] is not None and ov["diff_ms"]["p99"] is not None
+    rate = res["rate"]
+    assert rate["one_process"]["msg_per_s"] > 0 and rate["cluster"]["msg_per_s"] > 0 and rate["ratio"] > 0
+    sc = res["scaling"]
+    assert sc["one_process"]["msg_per_s"] > 0
+    assert [r["workers"] for r in sc["runs"]] == [1, 2]
+    assert all(r["msg_per_s"] > 0 and r["ratio_to_one_worker"] > 0 for r in sc["runs"])
+    assert len(sc["runs"][1]["processed"]) == 2  # two worker actors took frames
+    est = res["estimate"]
+    assert est["compute_ms"] > 0 and est["out_bytes"] > est["in_bytes"] > 0
+    assert all(r["frames_per_s"] > 0 for r in est["rows"])
+    # every cluster run: the driver exited 0 within 5 s of SIGTERM and left nothing in its session
+    assert len(res["stopped"]) == 4
+    for st in res["stopped"]:
+        assert st["exit_code"] == 0 and st["stop_s"] < 5.0, st
+        assert st["leftovers"] == [] and st["ray_leftovers"] == [], st
+        assert session_processes(st["pid"]) == [], st
+    assert [t["section"] for t in data["targets"]] == ["cluster"] * 3
+    assert all(t["measured"] is not None for t in data["targets"])
+    assert "cluster" not in runner.DEFAULT_SECTIONS and "cluster" in runner.SECTIONS

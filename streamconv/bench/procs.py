@@ -3,7 +3,10 @@
 Every process is started in a new session (its own process group), so that pausing it
 (``SIGSTOP``/``SIGCONT``) and killing it reach any children it has, and nothing is left behind:
 :class:`Proc` is a context manager whose exit sends ``SIGTERM``, waits, then ``SIGKILL``s the
-group.  CPU time and RSS are read from ``/proc`` for every process of the group.
+group.  CPU time and RSS are read from ``/proc`` for every process of the group.  A process
+whose children make groups of their own (Ray puts each actor in one) is started with
+``session=True``: it is then measured over its whole session, and whatever is left in the
+session after it exited is killed and recorded (:attr:`Proc.leftovers`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "free_endpoints",
     "group_cpu_seconds",
     "group_rss_bytes",
+    "session_processes",
     "thread_cpu",
     "thread_cpu_delta",
 ]
@@ -98,21 +102,26 @@ def _proc_stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()
 
 
-def _group_pids(pgid: int) -> list[int]:
+def _group_pids(pgid: int, *, session: bool = False) -> list[int]:
+    """Return the pids of the live processes of group ``pgid`` (with ``session``: of session ``pgid``)."""
+    field = 3 if session else 2  # pgrp, session: fields 5 and 6 of stat
     pids = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         fields = _proc_stat(int(name))
-        if fields is not None and int(fields[2]) == pgid:
+        if fields is not None and int(fields[field]) == pgid:
             pids.append(int(name))
     return pids
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU seconds of every live process in group ``pgid`` (and children reaped by them)."""
+def group_cpu_seconds(pgid: int, *, session: bool = False) -> float:
+    """User + system CPU seconds of every live process in group ``pgid`` (and children reaped by them).
+
+    With ``session``, of every live process in session ``pgid`` (whatever its group).
+    """
     total = 0
-    for pid in _group_pids(pgid):
+    for pid in _group_pids(pgid, session=session):
         fields = _proc_stat(pid)
         if fields is not None:
             # utime, stime, cutime, cstime are fields 14-17 of stat: indices 11-14 here.
@@ -120,10 +129,10 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / _CLK_TCK
 
 
-def group_rss_bytes(pgid: int) -> int:
-    """Sum of ``VmRSS`` of every live process in group ``pgid``."""
+def group_rss_bytes(pgid: int, *, session: bool = False) -> int:
+    """Sum of ``VmRSS`` of every live process in group ``pgid`` (with ``session``: in session ``pgid``)."""
     total = 0
-    for pid in _group_pids(pgid):
+    for pid in _group_pids(pgid, session=session):
         try:
             with open(f"/proc/{pid}/status", encoding="utf-8") as fh:
                 for line in fh:
@@ -133,6 +142,22 @@ def group_rss_bytes(pgid: int) -> int:
         except OSError:
             continue
     return total
+
+
+def session_processes(sid: int) -> list[tuple[int, str]]:
+    """``(pid, command line)`` of every live process in session ``sid``, zombies left out."""
+    out = []
+    for pid in _group_pids(sid, session=True):
+        fields = _proc_stat(pid)
+        if fields is None or fields[0] in ("Z", "X"):
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        except OSError:
+            continue
+        out.append((pid, cmd))
+    return out
 
 
 def thread_cpu(pgid: int) -> dict[tuple[int, int], tuple[str, float]]:
@@ -193,12 +218,26 @@ class Proc:
         For messages and the log file name.
     log_dir : Path, optional
         Where its stdout+stderr go (``NAME.log``); a temporary directory by default.
+    env : dict, optional
+        Its environment (this one's by default).
+    session : bool
+        Measure the whole session (every process it starts, whatever their process groups) and,
+        on :meth:`stop`, kill what is left in the session once it exited: see :attr:`leftovers`.
     """
 
+    #: How long :meth:`stop` lets the rest of a ``session=True`` process's session exit by itself.
+    SESSION_GRACE_S = 3.0
+
     def __init__(self, argv: list[str], *, name: str, log_dir: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, session: bool = False) -> None:
         self.argv = argv
         self.name = name
+        self.session = session
+        #: ``(pid, command line)`` of what was left in the session after the process exited (and
+        #: was then killed); only with ``session=True``.
+        self.leftovers: list[tuple[int, str]] = []
+        #: Seconds from SIGTERM to the process's exit in :meth:`stop` (None: not stopped by it).
+        self.stop_seconds: float | None = None
         self._tmp = None if log_dir is not None else tempfile.TemporaryDirectory(prefix=f"sc-bench-{name}-")
         self.dir = Path(log_dir if log_dir is not None else self._tmp.name)  # type: ignore[union-attr]
         self.log_path = self.dir / f"{name}.log"
@@ -225,16 +264,16 @@ class Proc:
         return "\n".join(text.splitlines()[-lines:])
 
     def cpu_seconds(self) -> float:
-        """CPU seconds used so far by the whole process group."""
-        return group_cpu_seconds(self.pid)
+        """CPU seconds used so far by the whole process group (the session with ``session``)."""
+        return group_cpu_seconds(self.pid, session=self.session)
 
     def threads(self) -> dict[tuple[int, int], tuple[str, float]]:
         """CPU seconds per thread of the group now (see :func:`thread_cpu`)."""
         return thread_cpu(self.pid)
 
     def rss_bytes(self) -> int:
-        """Resident memory of the whole process group now."""
-        return group_rss_bytes(self.pid)
+        """Resident memory of the whole process group (the session with ``session``) now."""
+        return group_rss_bytes(self.pid, session=self.session)
 
     # -- control -------------------------------------------------------------------------------
     def _signal_group(self, sig: int) -> None:
@@ -254,10 +293,15 @@ class Proc:
         self.paused = False
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """Send ``SIGTERM``, wait up to ``timeout`` s, then ``SIGKILL`` the group; return the exit code."""
+        """Send ``SIGTERM``, wait up to ``timeout`` s, then ``SIGKILL`` the group; return the exit code.
+
+        With ``session``, then wait up to :data:`SESSION_GRACE_S` for the rest of the session to
+        exit, record what is still there in :attr:`leftovers` and ``SIGKILL`` it, by pid.
+        """
         if self.paused:
             self.resume()
         if self.popen.poll() is None:
+            t0 = time.monotonic()
             try:
                 self.popen.send_signal(signal.SIGTERM)
             except ProcessLookupError:
@@ -267,11 +311,27 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self._signal_group(signal.SIGKILL)
                 self.popen.wait(5)
+            self.stop_seconds = time.monotonic() - t0
         self.returncode = self.popen.returncode
         self._signal_group(signal.SIGKILL)  # any child left in the group
+        if self.session:
+            self._kill_session_leftovers()
         if not self._log.closed:
             self._log.close()
         return self.returncode
+
+    def _kill_session_leftovers(self) -> None:
+        deadline = time.monotonic() + self.SESSION_GRACE_S
+        while (left := session_processes(self.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not left:
+            return
+        self.leftovers.extend(left)
+        for pid, _ in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def cleanup(self) -> None:
         """Stop, then remove the temporary directory (if it made one)."""
@@ -299,9 +359,17 @@ class Daemon(Proc):
         publish endpoint a socket file in the daemon's temporary directory.
     name : str
         For messages and file names.
+    log_level : str
+        Its ``--log-level``.
+    env : dict, optional
+        Its environment (this one's by default).
+    session : bool
+        See :class:`Proc`: for a daemon that starts processes in groups of their own (a
+        ``cluster:`` section's Ray cluster).
     """
 
-    def __init__(self, config: dict[str, Any], *, name: str = "daemon", log_level: str = "info") -> None:
+    def __init__(self, config: dict[str, Any], *, name: str = "daemon", log_level: str = "info",
+                 env: dict[str, str] | None = None, session: bool = False) -> None:
         import yaml
 
         self.publish, self.control = free_endpoints(2)
@@ -319,7 +387,7 @@ class Daemon(Proc):
         self.config_path = config_path
         argv = [sys.executable, "-m", "streamconv", "run", "-c", str(config_path), "--log-level", log_level]
         try:
-            super().__init__(argv, name=name, log_dir=Path(tmp.name))
+            super().__init__(argv, name=name, log_dir=Path(tmp.name), env=env, session=session)
         except BaseException:
             tmp.cleanup()
             raise

@@ -32,6 +32,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -50,7 +51,22 @@ from streamconv.bench.procs import (
 from streamconv.bench.targets import Target
 from streamconv.bench.timing import table
 
-__all__ = ["PROFILES", "Split", "report", "run", "targets"]
+__all__ = [
+    "PROFILES",
+    "THROUGHPUT_HEADERS",
+    "Split",
+    "Topology",
+    "bank_config",
+    "compare_latency",
+    "overhead_report",
+    "overhead_targets",
+    "report",
+    "run",
+    "sharpen_config",
+    "targets",
+    "throughput_row",
+    "throughput_window",
+]
 
 #: Split p50 / p99 latency over the one-process run's, at most (ms).
 P50_OVERHEAD_TARGET_MS = 3.0
@@ -110,7 +126,82 @@ def bank_config(prof: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the split topology -----------------------------------------------------------------------------
-class Split:
+class Topology:
+    """A publisher with a producer and workers in other processes, measured from outside.
+
+    What the measurements need of one: :attr:`publish` and :attr:`control` (loopback endpoints),
+    ``ctl status`` and ``ctl stats``, CPU and RSS of every process, and a bounded wait for the
+    workers to be admitted.  Subclasses say which worker pids are theirs, whether their publisher
+    and producer still run, and what their logs say; they are context managers that stop every
+    process on exit.
+    """
+
+    name: str
+    publish: str
+    control: str
+
+    def worker_pids(self) -> set[int]:
+        """Return the pids of the live worker processes this run started."""
+        raise NotImplementedError
+
+    def check_alive(self) -> None:
+        """Raise RuntimeError (with the logs) if the publisher or the producer exited."""
+        raise NotImplementedError
+
+    def logs(self, lines: int = 12) -> str:
+        """Return the last lines of every process's log."""
+        raise NotImplementedError
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by every process of the topology."""
+        raise NotImplementedError
+
+    def rss_bytes(self) -> int:
+        """Resident memory of every process of the topology now."""
+        raise NotImplementedError
+
+    def stopped(self) -> dict[str, Any]:
+        """How it stopped (exit codes, ...), after it was closed; ``{}`` by default."""
+        return {}
+
+    def status(self, timeout: float = 1.0) -> dict[str, Any]:
+        """Return ``ctl status`` of the publisher."""
+        from streamconv import control
+
+        return control.request({"cmd": "status"}, self.control, timeout=timeout)["status"]
+
+    def stats(self) -> dict[str, Any]:
+        """Return ``ctl stats`` of the publisher (``{}`` if it does not answer)."""
+        return control_stats(self.control)
+
+    def wait_workers(self, n: int, timeout: float, *, owner: bool) -> dict[str, Any]:
+        """Wait until ``n`` of our live workers are admitted; return the status.
+
+        Also waits for the producer to be known and, with ``owner``, a worker to own a sample
+        stream.  Raises RuntimeError after ``timeout`` s or when the publisher or producer exits.
+        """
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while True:
+            self.check_alive()
+            try:
+                st = self.status(timeout=0.5)
+                last = st["roles"]
+                ours = self.worker_pids()
+                admitted = [w for w in last["workers"]
+                            if w.get("state") == "admitted" and w.get("pid") in ours]
+                if (len(admitted) >= n and last.get("producer") is not None
+                        and (not owner or any(w["owns"] for w in admitted))):
+                    return st
+            except (TimeoutError, KeyError, TypeError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name}: {n} workers not admitted within {timeout:g} s "
+                                   f"(roles {last}):\n{self.logs()}")
+            time.sleep(0.1)
+
+
+class Split(Topology):
     """publisher + producer + ``workers`` processes of one config, on fresh tcp loopback ports.
 
     ``service.publish``, ``service.control`` and ``links.dispatch``/``links.collect`` are replaced
@@ -160,47 +251,19 @@ class Split:
         """Our live worker processes by pid."""
         return {p.pid: p for n, p in self.procs.items() if n.startswith("worker") and p.alive()}
 
+    def worker_pids(self) -> set[int]:
+        """Return the pids of our live worker processes."""
+        return set(self.worker_procs())
+
+    def check_alive(self) -> None:
+        """Raise RuntimeError if the publisher or the producer process exited."""
+        for name, p in self.procs.items():
+            if name in ("publisher", "producer") and not p.alive():
+                raise RuntimeError(f"{self.name}: {name} exited ({p.popen.returncode}):\n{self.logs()}")
+
     def logs(self, lines: int = 12) -> str:
         """Return the last lines of every process's log."""
         return "\n".join(f"--- {n}\n{p.log_tail(lines)}" for n, p in self.procs.items())
-
-    def status(self, timeout: float = 1.0) -> dict[str, Any]:
-        """Return ``ctl status`` of the publisher."""
-        from streamconv import control
-
-        return control.request({"cmd": "status"}, self.control, timeout=timeout)["status"]
-
-    def stats(self) -> dict[str, Any]:
-        """Return ``ctl stats`` of the publisher (``{}`` if it does not answer)."""
-        return control_stats(self.control)
-
-    def wait_workers(self, n: int, timeout: float, *, owner: bool) -> dict[str, Any]:
-        """Wait until ``n`` of our live workers are admitted; return the status.
-
-        Also waits for the producer to be known and, with ``owner``, a worker to own a sample
-        stream.  Raises RuntimeError after ``timeout`` s or when the publisher or producer exits.
-        """
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while True:
-            for name, p in self.procs.items():
-                if name in ("publisher", "producer") and not p.alive():
-                    raise RuntimeError(f"{self.name}: {name} exited ({p.popen.returncode}):\n{self.logs()}")
-            try:
-                st = self.status(timeout=0.5)
-                last = st["roles"]
-                ours = self.worker_procs()
-                admitted = [w for w in last["workers"]
-                            if w.get("state") == "admitted" and w.get("pid") in ours]
-                if (len(admitted) >= n and last.get("producer") is not None
-                        and (not owner or any(w["owns"] for w in admitted))):
-                    return st
-            except (TimeoutError, KeyError, TypeError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name}: {n} workers not admitted within {timeout:g} s "
-                                   f"(roles {last}):\n{self.logs()}")
-            time.sleep(0.1)
 
     def cpu_seconds(self) -> float:
         """CPU seconds used so far by every process of the topology."""
@@ -209,6 +272,10 @@ class Split:
     def rss_bytes(self) -> int:
         """Resident memory of every process of the topology now."""
         return sum(p.rss_bytes() for p in self.procs.values())
+
+    def stopped(self) -> dict[str, Any]:
+        """Return each process's exit code (None: still running)."""
+        return {"exit_codes": {n: p.returncode for n, p in self.procs.items()}}
 
     def close(self) -> None:
         """Stop every process (workers first), then remove the directory."""
@@ -243,49 +310,91 @@ def _latency_window(endpoint: str, topic: str, prof: dict[str, Any], cpu: Any, r
     return got
 
 
-def overhead(prof: dict[str, Any], log: Any) -> dict[str, Any]:
-    """Latency capture -> subscriber of camera/sharpen: one process, then publisher + producer + 1 worker."""
+def compare_latency(prof: dict[str, Any], log: Any, *, section: str, key: str, label: str,
+                    start: Callable[[dict[str, Any]], Topology]) -> dict[str, Any]:
+    """Latency capture -> subscriber of camera/sharpen: the one-process daemon, then ``start(config)``.
+
+    Parameters
+    ----------
+    prof : dict
+        The profile: ``width``, ``height``, ``fps``, ``warm_s``, ``latency_s``, ``ready_timeout_s``.
+    log : callable
+        Progress messages.
+    section, key, label : str
+        The messages' prefix; the result's key and the log's description of the other run.
+    start : callable
+        Returns the other run of the config as a started :class:`Topology` (a context manager).
+
+    Returns
+    -------
+    dict
+        ``one_process`` and ``key``: what :func:`_latency_window` measured of each; ``diff_ms``:
+        the other run's p50 and p99 minus the one process's.
+    """
     config = sharpen_config(prof)
     topic = "camera/sharpen"
     size = f"{prof['width']}x{prof['height']}"
-    log(f"roles: one-process daemon, {size} sharpen at {prof['fps']:g} fps, {prof['latency_s']:g} s")
-    with Daemon(config, name="roles-one") as d:
+    log(f"{section}: one-process daemon, {size} sharpen at {prof['fps']:g} fps, {prof['latency_s']:g} s")
+    with Daemon(config, name=f"{section}-one") as d:
         d.wait_ready(prof["ready_timeout_s"])
         one = _latency_window(d.publish, topic, prof, d.cpu_seconds, d.rss_bytes)
         one["daemon_stats"] = d.stats().get("topics", {}).get(topic, {})
         one["exit_code"] = d.stop()
-    log(f"roles: split publisher + producer + 1 worker over tcp, {prof['latency_s']:g} s")
-    with Split(config, workers=1, name="roles-split1") as s:
-        s.wait_workers(1, prof["ready_timeout_s"], owner=True)
-        split = _latency_window(s.publish, topic, prof, s.cpu_seconds, s.rss_bytes)
-        split["daemon_stats"] = s.stats().get("topics", {}).get(topic, {})
-    a, b = one["latency_ms"], split["latency_ms"]
+    log(f"{section}: {label}, {prof['latency_s']:g} s")
+    with start(config) as t:
+        t.wait_workers(1, prof["ready_timeout_s"], owner=True)
+        other = _latency_window(t.publish, topic, prof, t.cpu_seconds, t.rss_bytes)
+        other["daemon_stats"] = t.stats().get("topics", {}).get(topic, {})
+    other["stopped"] = t.stopped()
+    a, b = one["latency_ms"], other["latency_ms"]
     diff = {q: (b[q] - a[q]) if a[q] is not None and b[q] is not None else None for q in ("p50", "p99")}
     return {"config": config, "topic": topic, "publish_transport": PUBLISH_TRANSPORT,
-            "one_process": one, "split": split, "diff_ms": diff}
+            "one_process": one, key: other, "diff_ms": diff}
+
+
+def overhead(prof: dict[str, Any], log: Any) -> dict[str, Any]:
+    """Latency capture -> subscriber of camera/sharpen: one process, then publisher + producer + 1 worker."""
+    return compare_latency(prof, log, section="roles", key="split",
+                           label="split publisher + producer + 1 worker over tcp",
+                           start=lambda config: Split(config, workers=1, name="roles-split1"))
 
 
 # -- 2. heavy stage scaling ------------------------------------------------------------------------
-def _bank_run(config: dict[str, Any], workers: int, prof: dict[str, Any]) -> dict[str, Any]:
+def throughput_window(t: Any, topic: str, warm_s: float, seconds: float, *, ready_timeout: float,
+                      rcvhwm: int | None = None) -> dict[str, Any]:
+    """Receive ``topic`` from a started run ``t`` for ``seconds`` after ``warm_s``: rates, gaps, usage.
+
+    ``t`` is a :class:`~streamconv.bench.procs.Daemon` or a :class:`Topology` (``publish``,
+    ``stats()``, ``cpu_seconds()``, ``rss_bytes()``), ready to publish; the subscriber waits up to
+    ``ready_timeout`` s for its first message.  Besides what
+    :func:`~streamconv.bench.e2e._collect` returns, ``published_per_s`` is the publisher's own
+    count of the topic over the window (two ``ctl stats``).
+    """
     from streamconv.client import Subscriber
 
-    topic = "camera/features"
-    with Split(config, workers=workers, name=f"roles-bank{workers}") as s:
-        s.wait_workers(workers, prof["ready_timeout_s"], owner=False)
-        # a small receive queue: 59 MB a message at 720p K=16; what this process cannot take shows as gaps
-        with Subscriber(s.publish, [topic], timeout=10, rcvhwm=4, max_queue_bytes=MEASURE_QUEUE_BYTES) as sub:
-            sub.wait_ready(prof["ready_timeout_s"])
-            _drain(sub, prof["bank_warm_s"])
-            st0 = s.stats()
-            cpu0, t0 = s.cpu_seconds(), time.perf_counter()
-            got = _collect(sub, prof["bank_s"], latency=True)
-            got.update(_usage(cpu0, s.cpu_seconds(), t0, s.rss_bytes()))
-            st1 = s.stats()
-        status = s.status()
+    with Subscriber(t.publish, [topic], timeout=10, rcvhwm=rcvhwm,
+                    max_queue_bytes=MEASURE_QUEUE_BYTES) as sub:
+        sub.wait_ready(ready_timeout)
+        _drain(sub, warm_s)
+        st0 = t.stats()
+        cpu0, t0 = t.cpu_seconds(), time.perf_counter()
+        got = _collect(sub, seconds, latency=True)
+        got.update(_usage(cpu0, t.cpu_seconds(), t0, t.rss_bytes()))
+        st1 = t.stats()
     c0 = st0.get("topics", {}).get(topic, {}).get("count")
     c1 = st1.get("topics", {}).get(topic, {}).get("count")
     span = (st1.get("uptime_s") or 0.0) - (st0.get("uptime_s") or 0.0)
     got["published_per_s"] = (c1 - c0) / span if c0 is not None and c1 is not None and span > 0 else None
+    return got
+
+
+def _bank_run(config: dict[str, Any], workers: int, prof: dict[str, Any]) -> dict[str, Any]:
+    with Split(config, workers=workers, name=f"roles-bank{workers}") as s:
+        s.wait_workers(workers, prof["ready_timeout_s"], owner=False)
+        # a small receive queue: 59 MB a message at 720p K=16; what this process cannot take shows as gaps
+        got = throughput_window(s, "camera/features", prof["bank_warm_s"], prof["bank_s"],
+                                ready_timeout=prof["ready_timeout_s"], rcvhwm=4)
+        status = s.status()
     got["processed"] = {w["id"]: w.get("processed", {}) for w in status["roles"]["workers"]}
     got["workers"] = workers
     return got
@@ -450,56 +559,76 @@ def run(profile: str, *, log: Any = print) -> dict[str, Any]:
 
 
 # -- targets and report ---------------------------------------------------------------------------
-def targets(res: dict[str, Any]) -> list[Target]:
-    """Split minus one-process latency: p50 at most +3 ms, p99 at most +6 ms."""
+def overhead_targets(section: str, name: str, res: dict[str, Any]) -> list[Target]:
+    """``name`` minus one-process latency of ``res["overhead"]``: p50 at most +3 ms, p99 at most +6 ms."""
     d = res["overhead"]["diff_ms"]
     prof = res["settings"]
     what = f"{prof['height']}p {prof['fps']:g} fps sharpen"
     return [
-        Target("roles", f"split (3 processes, tcp links) - one process: latency p50, {what}",
+        Target(section, f"{name} - one process: latency p50, {what}",
                d["p50"], P50_OVERHEAD_TARGET_MS, higher_is_better=False, unit="ms"),
-        Target("roles", f"split (3 processes, tcp links) - one process: latency p99, {what}",
+        Target(section, f"{name} - one process: latency p99, {what}",
                d["p99"], P99_OVERHEAD_TARGET_MS, higher_is_better=False, unit="ms"),
     ]
+
+
+def targets(res: dict[str, Any]) -> list[Target]:
+    """Split minus one-process latency: p50 at most +3 ms, p99 at most +6 ms."""
+    return overhead_targets("roles", "split (3 processes, tcp links)", res)
 
 
 def _f(v: float | None, spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def report(res: dict[str, Any]) -> str:
-    """Plain-text tables of the roles section."""
-    ov, sc, fo = res["overhead"], res["scaling"], res["failover"]
-    prof = res["settings"]
-    one, split = ov["one_process"], ov["split"]
+def overhead_report(res: dict[str, Any], key: str, name: str, short: str) -> str:
+    """Return the overhead table: one process, ``res["overhead"][key]`` (``name``), the difference."""
+    ov, prof = res["overhead"], res["settings"]
+    one, other = ov["one_process"], ov[key]
     out = [f"overhead: {prof['width']}x{prof['height']} synthetic at {prof['fps']:g} fps, camera/sharpen "
            f"(+ the default's laser), publish on {ov['publish_transport']}://127.0.0.1, "
            f"{prof['latency_s']:g} s after {prof['warm_s']:g} s warm-up"]
     rows = []
-    for name, r in (("one process (streamconv run)", one), ("split: publisher+producer+1 worker", split)):
+    for label, r in (("one process (streamconv run)", one), (name, other)):
         lat = r["latency_ms"]
-        rows.append([name, str(lat["n"]), f"{r['msg_per_s']:.1f}", str(r["gaps"]), _ms(lat["p50"]),
+        rows.append([label, str(lat["n"]), f"{r['msg_per_s']:.1f}", str(r["gaps"]), _ms(lat["p50"]),
                      _ms(lat["p99"]), _ms(r["capture_to_publish_ms"]["p50"]),
                      _ms(r["publish_to_receive_ms"]["p50"]), f"{r['cpu_percent']:.0f}",
                      f"{r['rss_mb']:.0f}"])
     d = ov["diff_ms"]
-    rows.append(["split - one process", "", f"{split['msg_per_s'] - one['msg_per_s']:+.1f}", "",
+    rows.append([f"{short} - one process", "", f"{other['msg_per_s'] - one['msg_per_s']:+.1f}", "",
                  _f(d["p50"], "+.2f"), _f(d["p99"], "+.2f"),
-                 _f(split["capture_to_publish_ms"]["p50"] - one["capture_to_publish_ms"]["p50"], "+.2f")
-                 if split["capture_to_publish_ms"]["p50"] is not None
+                 _f(other["capture_to_publish_ms"]["p50"] - one["capture_to_publish_ms"]["p50"], "+.2f")
+                 if other["capture_to_publish_ms"]["p50"] is not None
                  and one["capture_to_publish_ms"]["p50"] is not None else "-", "", "", ""])
     out.append(table(["run", "frames", "fps", "gaps", "p50 ms", "p99 ms", "cap->pub p50", "pub->sub p50",
                       "CPU %", "RSS MB"], rows))
+    return "\n".join(out)
+
+
+#: The columns of :func:`throughput_row`.
+THROUGHPUT_HEADERS = ("run", "frames", "received/s", "published/s (ctl stats)", "gaps", "latency p50 ms",
+                      "CPU %", "RSS MB")
+
+
+def throughput_row(label: str, r: dict[str, Any]) -> list[str]:
+    """Return a throughput table's row (:data:`THROUGHPUT_HEADERS`) of :func:`throughput_window`'s ``r``."""
+    return [label, str(r["messages"]), f"{r['msg_per_s']:.2f}", _f(r["published_per_s"], ".2f"),
+            str(r["gaps"]), _ms(r["latency_ms"]["p50"]), f"{r['cpu_percent']:.0f}", f"{r['rss_mb']:.0f}"]
+
+
+def report(res: dict[str, Any]) -> str:
+    """Plain-text tables of the roles section."""
+    sc, fo = res["scaling"], res["failover"]
+    prof = res["settings"]
+    out = [overhead_report(res, "split", "split: publisher+producer+1 worker", "split")]
     o1, o2 = sc["one_worker"], sc["two_workers"]
     out.append(f"\nscaling: bank3d K={sc['k']} 3x3x3 (seeded random), {prof['width']}x{prof['height']} "
                f"unthrottled, {sc['message_mb']:.0f} MB per camera/features message, "
                f"{prof['bank_s']:g} s after {prof['bank_warm_s']:g} s warm-up")
-    rows = [[f"{r['workers']} worker(s)", str(r["messages"]), f"{r['msg_per_s']:.2f}",
-             _f(r["published_per_s"], ".2f"), str(r["gaps"]), _ms(r["latency_ms"]["p50"]),
-             f"{r['cpu_percent']:.0f}", f"{r['rss_mb']:.0f}"] for r in (o1, o2)]
+    rows = [throughput_row(f"{r['workers']} worker(s)", r) for r in (o1, o2)]
     rows.append(["2 / 1", "", _f(sc["ratio"], ".2f"), _f(sc["ratio_published"], ".2f"), "", "", "", ""])
-    out.append(table(["run", "frames", "received/s", "published/s (ctl stats)", "gaps", "latency p50 ms",
-                      "CPU %", "RSS MB"], rows))
+    out.append(table(THROUGHPUT_HEADERS, rows))
     out.append(f"\nfailover: 2 workers, camera/sharpen at {prof['fps']:g} fps + laser/smoothed; SIGKILL, "
                f"{prof['after_kill_s']:g} s watched after each kill, a replacement worker started after it")
     rows = [[str(e["repeat"]), e["killed"], _f(e["victim_rates_hz"].get("camera")), _ms(e["next_frame_ms"]),

@@ -20,8 +20,8 @@ __all__ = ["DEFAULT_SECTIONS", "SECTIONS", "add_arguments", "main", "run"]
 
 #: Sections run by default, in this order.
 DEFAULT_SECTIONS = ("ops", "transport", "e2e", "sensor", "idle")
-#: Every section; ``soak`` and ``roles`` run only when asked for (they last minutes).
-SECTIONS = (*DEFAULT_SECTIONS, "soak", "roles")
+#: Every section; ``soak``, ``roles`` and ``cluster`` run only when asked for (they last minutes).
+SECTIONS = (*DEFAULT_SECTIONS, "soak", "roles", "cluster")
 TORCH_PYTHON_ENV = "STREAMCONV_BENCH_TORCH_PYTHON"
 
 TITLES = {
@@ -32,6 +32,7 @@ TITLES = {
     "idle": "idle daemon CPU",
     "soak": "soak: RSS over time",
     "roles": "roles across processes: split vs one process, bank3d scaling, failover",
+    "cluster": "scale-out on Ray: cluster vs one process, latency, rate, bank3d scaling, multi-host estimate",
 }
 
 
@@ -52,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: seconds, meaningless
     p.add_argument("--only", type=_sections, default=list(DEFAULT_SECTIONS), metavar="SECTIONS",
                    help=f"comma-separated sections to run: {', '.join(SECTIONS)} "
-                   f"(default: {','.join(DEFAULT_SECTIONS)}; soak and roles only when named)")
+                   f"(default: {','.join(DEFAULT_SECTIONS)}; soak, roles and cluster only when named)")
     p.add_argument("--json", metavar="PATH", type=Path, help="write every raw number here")
     p.add_argument("--plot", metavar="PATH", type=Path,
                    help="write a bar chart of the targets (measured / target) here, e.g. docs/img/bench.png")
@@ -93,6 +94,10 @@ def _section_runner(name: str, profile: str, args: argparse.Namespace,
         from streamconv.bench import roles
 
         return lambda: roles.run(profile, log=_log), roles.report, lambda res, all_: roles.targets(res)
+    if name == "cluster":
+        from streamconv.bench import cluster
+
+        return lambda: cluster.run(profile, log=_log), cluster.report, lambda res, all_: cluster.targets(res)
     from streamconv.bench import soak
 
     minutes = args.soak_minutes if profile == "full" else min(args.soak_minutes, 0.25)
