@@ -66,7 +66,13 @@ def resolve_links(config: cfg.Config) -> cfg.Config:
 
 
 def _init_ray(cluster: cfg.ClusterConfig) -> bool:
-    """Start or join the cluster; return True if this process started it."""
+    """Start or join the cluster; return True if this process started it.
+
+    Ray's usage statistics are off unless the environment turns them on.
+    """
+    import os
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
     if cluster.address == "local":

@@ -113,8 +113,11 @@ class ClusterMonitor:
             if entry is not None:
                 row["state"] = entry.get("State", row["state"])
                 row["restarts"] = int(entry.get("NumRestarts", row["restarts"]))
-                row["node"] = (entry.get("Address") or {}).get("NodeID") or row["node"]
-                row["host"] = hosts.get(row["node"], row["host"])
+                if row["state"] == "ALIVE":
+                    row["node"] = (entry.get("Address") or {}).get("NodeID") or row["node"]
+                    row["host"] = hosts.get(row["node"], row["host"])
+                else:  # not running anywhere now: the table's address is the last or a planned one
+                    row.update(node=None, host=None, pid=None)
             rows.append(row)
             pending.append(handle.info.remote())
         ready, _ = ray.wait(pending, num_returns=len(pending), timeout=INFO_TIMEOUT_S)
