@@ -254,7 +254,9 @@ def test_main_turns_escaping_exceptions_into_one_line(monkeypatch, capsys, caplo
     def boom(args):
         raise exc
 
-    monkeypatch.setattr(cli, "cmd_kernels", boom)
+    from streamconv.commands import kernels as kernels_command
+
+    monkeypatch.setattr(kernels_command, "cmd_kernels", boom)
     with caplog.at_level(logging.DEBUG, logger="streamconv.cli"):
         assert cli.main(["kernels"]) == code
     err = capsys.readouterr().err

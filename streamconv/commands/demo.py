@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from streamconv.commands.options import positive_float, seconds
+from streamconv.commands.options import add_log_level, positive_float, seconds, setup_logging
 
 __all__ = ["cmd_demo", "register"]
 
@@ -51,16 +51,15 @@ def register(subparsers: Any) -> None:
     t.add_argument("--hold", action="store_true", help="freeze on the first frame (same as --pause-at 0)")
     t.add_argument("--screenshot", type=Path, metavar="PATH", help="write the window image here at exit")
     t.add_argument("--no-window", action="store_true", help="render without opening a window")
-    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    add_log_level(p, default="warning")
     p.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo window; return its exit code."""
-    from streamconv.cli import _setup_logging
     from streamconv.demo import DemoOptions, run
 
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     pause_at = 0 if args.hold and args.pause_at is None else args.pause_at
     for name in ("frames", "pause_at"):
         value = getattr(args, name)

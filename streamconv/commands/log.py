@@ -7,11 +7,17 @@ import sys
 from typing import Any
 
 from streamconv import exitcodes
-from streamconv.commands.options import add_curve_options, curve_keys, positive_float, seconds
+from streamconv.commands.options import (
+    add_curve_options,
+    add_endpoint,
+    add_topics,
+    curve_keys,
+    positive_float,
+    seconds,
+)
 
 __all__ = ["cmd_log", "register"]
 
-DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 _POLL_S = 0.2  # how often the loop checks the stop flag, the deadline and the count
 _DRAIN_S = 1.0  # at stop, messages already queued are still written for at most this long
 
@@ -38,10 +44,9 @@ def register(subparsers: Any) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("topics", nargs="*", metavar="TOPIC",
-                   help="topic prefixes, e.g. laser/ camera/edges _stats (default: everything)")
+    add_topics(p, example="laser/ camera/edges _stats")
     p.add_argument("--out", "-o", required=True, help="log directory (created; must be new or empty)")
-    p.add_argument("--endpoint", "-e", default=DEFAULT_ENDPOINT, help="the daemon's publish endpoint")
+    add_endpoint(p)
     p.add_argument("--frames", default="video", choices=["video", "png"],
                    help="frame topics as one video file each, or one PNG/.npy file per frame")
     p.add_argument("--codec", default="mjpg", choices=["mjpg", "ffv1", "hfyu"],

@@ -1,4 +1,9 @@
-"""Argument types shared by the subcommands: each checks one option's value once, at parse time.
+"""What the subcommands share: argument types, the common options, logging and one-line messages.
+
+Every subcommand module (``streamconv/commands/<name>.py``) has ``register(subparsers)``; the
+options several of them take (``--endpoint``, ``--control``, topics, ``--timeout``,
+``--log-level``, the CurveZMQ keys) are added by the functions here, so each has one spelling,
+one default and one help text.  Each argument type checks one option's value once, at parse time.
 
 An ``argparse`` type raises :class:`argparse.ArgumentTypeError`; argparse then prints
 ``streamconv CMD: error: argument --OPTION: <message>`` and exits with ``exitcodes.USAGE`` (2),
@@ -21,7 +26,30 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["add_curve_options", "curve_keys", "positive_float", "positive_int", "seconds", "seconds_or_zero"]
+__all__ = [
+    "DEFAULT_CONTROL",
+    "DEFAULT_ENDPOINT",
+    "LOG_LEVELS",
+    "add_control",
+    "add_curve_options",
+    "add_endpoint",
+    "add_log_level",
+    "add_timeout",
+    "add_topics",
+    "curve_keys",
+    "name_list",
+    "one_line",
+    "positive_float",
+    "positive_int",
+    "seconds",
+    "seconds_or_zero",
+    "setup_logging",
+]
+
+#: Where a daemon publishes and answers control requests unless told otherwise.
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+DEFAULT_CONTROL = "tcp://127.0.0.1:5556"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _finite(text: str, expected: str, ok: Callable[[float], bool] = lambda v: True) -> float:
@@ -97,3 +125,47 @@ def curve_keys(args: argparse.Namespace) -> dict[str, Any]:
             raise StreamconvError("--client-key needs --server-key (the daemon's public key)")
         out["curve_secret_key"] = read_secret_key(args.client_key)
     return out
+
+
+def add_endpoint(p: argparse.ArgumentParser, *, help: str = "the daemon's publish endpoint") -> None:
+    """Add ``--endpoint/-e`` (default :data:`DEFAULT_ENDPOINT`)."""
+    p.add_argument("--endpoint", "-e", default=DEFAULT_ENDPOINT, help=f"{help} (default {DEFAULT_ENDPOINT})")
+
+
+def add_control(p: argparse.ArgumentParser) -> None:
+    """Add ``--control`` (default :data:`DEFAULT_CONTROL`)."""
+    p.add_argument("--control", default=DEFAULT_CONTROL,
+                   help=f"the daemon's control endpoint (default {DEFAULT_CONTROL})")
+
+
+def add_topics(p: argparse.ArgumentParser, *, example: str = "laser/smoothed") -> None:
+    """Add the positional topic prefixes (none: every topic)."""
+    p.add_argument("topics", nargs="*", metavar="TOPIC",
+                   help=f"topic prefixes, e.g. {example} (default: every topic)")
+
+
+def add_timeout(p: argparse.ArgumentParser, *, default: float, what: str) -> None:
+    """Add ``--timeout`` in seconds: how long to wait for ``what``."""
+    p.add_argument("--timeout", type=seconds, default=default,
+                   help=f"give up when {what} within this many seconds (default {default:g})")
+
+
+def add_log_level(p: argparse.ArgumentParser, *, default: str) -> None:
+    """Add ``--log-level``."""
+    p.add_argument("--log-level", default=default, choices=LOG_LEVELS)
+
+
+def setup_logging(level: str) -> None:
+    """Log to stderr, one line per record: time, level, logger, message."""
+    import logging
+
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def one_line(exc: BaseException | str) -> str:
+    """Return an error's message as one line (its lines joined by '; ')."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())

@@ -7,7 +7,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from streamconv.commands.options import add_curve_options, curve_keys, positive_float, seconds
+from streamconv.commands.options import (
+    add_curve_options,
+    add_endpoint,
+    add_log_level,
+    add_topics,
+    curve_keys,
+    positive_float,
+    seconds,
+    setup_logging,
+)
 
 __all__ = ["WINDOW_TITLE", "cmd_view", "register", "run_view"]
 
@@ -28,8 +37,6 @@ maps; sample topics one strip chart per stream.  Keys: q/Esc quit, s save a scre
 
 def register(subparsers: Any) -> None:
     """Add the ``view`` subparser."""
-    from streamconv.cli import DEFAULT_ENDPOINT
-
     p = subparsers.add_parser(
         "view",
         help="show a running daemon's topics in a window (frames tiled, samples as strip charts)",
@@ -37,9 +44,8 @@ def register(subparsers: Any) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("topics", nargs="*", metavar="TOPIC",
-                   help="topic prefixes, e.g. camera/raw camera/sharpen laser/ (default: every topic)")
-    p.add_argument("--endpoint", "-e", default=DEFAULT_ENDPOINT, help="the daemon's publish endpoint")
+    add_topics(p, example="camera/raw camera/sharpen laser/")
+    add_endpoint(p)
     p.add_argument("--scale", type=positive_float, default=1.0, help="resize frame panes by this factor")
     p.add_argument("--window", type=int, default=500, metavar="N", help="samples per strip chart")
     p.add_argument("--out-dir", type=Path, default=Path(), help="where the s key saves screenshots")
@@ -49,15 +55,13 @@ def register(subparsers: Any) -> None:
     t.add_argument("--screenshot", type=Path, metavar="PATH", help="write the window image here at exit")
     t.add_argument("--no-window", action="store_true", help="render without opening a window")
     add_curve_options(p)
-    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    add_log_level(p, default="warning")
     p.set_defaults(func=cmd_view)
 
 
 def cmd_view(args: argparse.Namespace) -> int:
     """Run the view window; return its exit code."""
-    from streamconv.cli import _setup_logging
-
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     if args.frames is not None and args.frames < 0:
         raise ValueError(f"invalid --frames {args.frames}; expected an integer >= 0")
     return run_view(
