@@ -18,8 +18,6 @@ from streamconv.commands.options import (
 
 __all__ = ["cmd_log", "register"]
 
-_POLL_S = 0.2  # how often the loop checks the stop flag, the deadline and the count
-_DRAIN_S = 1.0  # at stop, messages already queued are still written for at most this long
 
 _EPILOG = """\
 files (in --out DIR; a topic's name with '/' replaced by '__'):
@@ -66,10 +64,10 @@ def register(subparsers: Any) -> None:
 def cmd_log(args: argparse.Namespace) -> int:
     """Log until a signal, --duration or --count; print a summary line."""
     import logging
-    import signal
     import time
 
     from streamconv.client import Subscriber
+    from streamconv.sinks.base import StopSignals, forward_gaps, pump
     from streamconv.sinks.log import StreamLogger
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -77,19 +75,11 @@ def cmd_log(args: argparse.Namespace) -> int:
         print(f"streamconv log: error: invalid --count {args.count}; expected >= 1", file=sys.stderr)
         return exitcodes.USAGE
     topics = args.topics or [""]
-    stop: list[int] = []
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop:  # a second signal: skip the drain, close what is open and exit
-            raise KeyboardInterrupt
-        stop.append(signum)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     t_start = time.monotonic()
-    deadline = None if args.duration is None else t_start + args.duration
     forced = False
     try:
         with (
+            StopSignals() as stop,
             # first: a bad endpoint or key creates no directory
             Subscriber(args.endpoint, topics, **curve_keys(args)) as sub,
             StreamLogger(
@@ -100,48 +90,14 @@ def cmd_log(args: argparse.Namespace) -> int:
             print(f"streamconv log: {', '.join(t or '(all)' for t in topics)} from {args.endpoint}"
                   f" -> {args.out}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
             try:
-                _loop(sub, log, stop, deadline, args.count, time.monotonic)
-            except KeyboardInterrupt:
+                pump(sub, log, stop=stop, duration=args.duration, count=args.count)
+            except KeyboardInterrupt:  # a second signal: close what is open and exit
                 forced = True
             finally:
-                _record_gaps(sub, log)
+                forward_gaps(sub, log)
             elapsed = time.monotonic() - t_start
     except (ValueError, OSError) as exc:
         print(f"streamconv log: error: {exc}", file=sys.stderr)
         return exitcodes.USAGE
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
     print(f"streamconv log: {elapsed:.1f} s, {log.summary()} -> {args.out}", flush=True)
     return exitcodes.INTERRUPTED if forced else exitcodes.OK
-
-
-def _record_gaps(sub: Any, log: Any) -> None:
-    while sub.gap_events:
-        log.gap(*sub.gap_events.popleft())
-
-
-def _loop(sub: Any, log: Any, stop: list[int], deadline: float | None, count: int | None, clock: Any) -> None:
-    """Receive and write until stopped; then write what is already queued (bounded in time)."""
-    while not stop:
-        if count is not None and log.messages >= count:
-            return
-        now = clock()
-        if deadline is not None and now >= deadline:
-            break
-        wait = _POLL_S if deadline is None else max(min(_POLL_S, deadline - now), 0.0)
-        try:
-            msg = sub.recv(timeout=wait)
-        except TimeoutError:
-            continue
-        log.write(msg)
-        _record_gaps(sub, log)
-    # Stopped by a signal or the deadline: what already reached the socket is written too.
-    drain_until = clock() + _DRAIN_S
-    while clock() < drain_until and (count is None or log.messages < count):
-        try:
-            msg = sub.recv(timeout=0)
-        except TimeoutError:
-            return
-        log.write(msg)
-        _record_gaps(sub, log)

@@ -18,15 +18,13 @@ from streamconv.commands.options import (
     setup_logging,
 )
 
-__all__ = ["WINDOW_TITLE", "cmd_view", "register", "run_view"]
+__all__ = ["WINDOW_TITLE", "ViewWindow", "cmd_view", "register", "run_view"]
 
 log = logging.getLogger(__name__)
 
 #: The window's title (tests find the window by it).
 WINDOW_TITLE = "streamconv view"
-_MAX_RECV_PER_REFRESH = 256
-_REFRESH_MS = 15
-_LATEST_RCVHWM = 64  # frames of several topics (and any samples) between two refreshes
+_REFRESH_MS = 15  # the window is redrawn (and its keys read) this often
 _EPILOG = """\
 Frame topics are read with Subscriber(latest=True): the window shows the newest frame and never
 lags.  The panes of one stream show the same capture (paired by t_capture_ns).  Signed float
@@ -78,6 +76,88 @@ def cmd_view(args: argparse.Namespace) -> int:
     )
 
 
+class ViewWindow:
+    """The ``view`` sink: a :class:`~streamconv.sinks.display.ViewBoard` shown in a window.
+
+    Messages go to the board (the view state); every tick renders it and shows it (or only
+    renders it, without ``window``).
+
+    ``tick`` returns False on q/Esc, a closed window, or after ``frames`` refreshes.
+    """
+
+    def __init__(
+        self, endpoint: str, topics: list[str], *, frames: int | None, out_dir: Path, scale: float,
+        sample_window: int, window: bool,
+    ) -> None:
+        from streamconv.sinks.display import ViewBoard
+
+        self.endpoint = endpoint
+        self.board = ViewBoard(topics, sample_window=sample_window, scale=scale)
+        self.frames = frames
+        self.out_dir = out_dir
+        self.window = window
+        self.canvas: Any = None
+        self.shown = 0
+        self.fps = 0.0
+        self.gaps = 0
+        self._last: float | None = None
+        self._saved = 0
+
+    def open(self) -> None:
+        """Open the window (when there is one)."""
+        if self.window:
+            import cv2
+
+            cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
+
+    def write(self, msg: Any) -> None:
+        """Add one message to the board."""
+        self.board.add(msg)
+
+    def gap(self, topic: str, epoch: str, expected: int, got: int) -> None:
+        """Count a gap (the board shows what arrived)."""
+        self.gaps += 1
+
+    def tick(self, now: float) -> bool:
+        """Render, show, answer the keys; return False to stop."""
+        import time
+
+        import cv2
+
+        self.canvas, _ = self.board.render(self.endpoint, fps=self.fps)
+        self.shown += 1
+        if self._last is not None and now > self._last:
+            rate = 1.0 / (now - self._last)
+            self.fps = rate if self.fps == 0 else 0.9 * self.fps + 0.1 * rate
+        self._last = now
+        if self.window:
+            cv2.imshow(WINDOW_TITLE, self.canvas)
+            key = cv2.waitKey(1)
+            if key >= 0 and chr(key & 0xFF) in ("q", "\x1b"):
+                return False
+            if key >= 0 and chr(key & 0xFF) == "s":
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                name = f"streamconv-view-{time.strftime('%Y%m%d-%H%M%S')}-{self._saved:03d}.png"
+                path = self.out_dir / name
+                cv2.imwrite(str(path), self.canvas)
+                self._saved += 1
+                log.warning("saved %s", path)
+            if cv2.getWindowProperty(WINDOW_TITLE, cv2.WND_PROP_VISIBLE) < 1:
+                return False
+        return self.frames is None or self.shown < self.frames
+
+    def close(self, screenshot: Path | None = None) -> None:
+        """Write the last image to ``screenshot`` (if given) and close the window."""
+        import cv2
+
+        if screenshot is not None and self.canvas is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(screenshot), self.canvas)
+        if self.window:
+            cv2.destroyAllWindows()
+            cv2.waitKey(1)
+
+
 def run_view(
     endpoint: str,
     topics: list[str],
@@ -91,101 +171,28 @@ def run_view(
     window: bool = True,
     curve: dict[str, Any] | None = None,
 ) -> int:
-    """Show ``topics`` of the publisher at ``endpoint`` until q/Esc, ``frames`` or ``duration``.
+    """Show ``topics`` of the publisher at ``endpoint`` until q/Esc, ``frames``, ``duration`` or a signal.
 
-    Frames come from a ``Subscriber(latest=True)`` (drained at every refresh, so the window never
-    lags); once a topic turns out to carry samples, a second, lossless subscriber to the sample
-    topics takes over their charts so no chunk is skipped.
+    One ``Subscriber(latest=True)``: of each frame topic only the newest frame waits (the window
+    never lags), while samples are lossless, so no chunk of a chart is skipped.
     """
-    import time
-
-    import cv2
-
     from streamconv.client import Subscriber
     from streamconv.demo import EXIT_NO_DISPLAY, EXIT_OK, has_display
-    from streamconv.sinks.display import ViewBoard
+    from streamconv.sinks.base import StopSignals, pump
 
     if window and not has_display():
         log.error("no display (DISPLAY is not set): run it in a desktop session or under `xvfb-run`")
         return EXIT_NO_DISPLAY
-    board = ViewBoard(topics, sample_window=sample_window, scale=scale)
+    view = ViewWindow(endpoint, topics, frames=frames, out_dir=out_dir, scale=scale,
+                      sample_window=sample_window, window=window)
     curve = curve or {}  # curve_server_key / curve_secret_key for a daemon running CurveZMQ
-    latest = Subscriber(endpoint, topics, latest=True, rcvhwm=_LATEST_RCVHWM, **curve)
-    samples: Subscriber | None = None
-    sample_topics: set[str] = set()
-    lossless: set[str] = set()  # sample topics the lossless subscriber has delivered
-    canvas = None
-    shown = 0
-    fps = 0.0
-    t_start = last = time.monotonic()
-    saved = 0
-    try:
-        if window:
-            cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
-        while True:
-            new_sample_topic = False
-            for _ in range(_MAX_RECV_PER_REFRESH):
-                try:
-                    msg = latest.recv(timeout=0)
-                except TimeoutError:
-                    break
-                if msg.kind == "samples":
-                    if msg.topic in lossless:
-                        continue
-                    if msg.topic not in sample_topics:
-                        sample_topics.add(msg.topic)
-                        new_sample_topic = True
-                board.add(msg)
-            if new_sample_topic:
-                if samples is not None:
-                    samples.close()
-                samples = Subscriber(endpoint, sorted(sample_topics), **curve)
-                lossless.clear()
-            if samples is not None:
-                for _ in range(_MAX_RECV_PER_REFRESH * 16):
-                    try:
-                        msg = samples.recv(timeout=0)
-                    except TimeoutError:
-                        break
-                    if msg.topic in sample_topics:
-                        lossless.add(msg.topic)
-                        board.add(msg)
-            canvas, _ = board.render(endpoint, fps=fps)
-            shown += 1
-            now = time.monotonic()
-            if now > last:
-                fps = 1.0 / (now - last) if fps == 0 else 0.9 * fps + 0.1 / (now - last)
-            last = now
-            if window:
-                cv2.imshow(WINDOW_TITLE, canvas)
-                key = cv2.waitKey(_REFRESH_MS)
-                if key >= 0 and chr(key & 0xFF) in ("q", "\x1b"):
-                    break
-                if key >= 0 and chr(key & 0xFF) == "s":
-                    out_dir.mkdir(parents=True, exist_ok=True)
-                    path = out_dir / f"streamconv-view-{time.strftime('%Y%m%d-%H%M%S')}-{saved:03d}.png"
-                    cv2.imwrite(str(path), canvas)
-                    saved += 1
-                    log.warning("saved %s", path)
-                if cv2.getWindowProperty(WINDOW_TITLE, cv2.WND_PROP_VISIBLE) < 1:
-                    break
-            else:
-                time.sleep(_REFRESH_MS / 1000)
-            if frames is not None and shown >= frames:
-                break
-            if duration is not None and now - t_start >= duration:
-                break
-    except KeyboardInterrupt:
-        pass
-    finally:
-        latest.close()
-        if samples is not None:
-            samples.close()
-        if screenshot is not None and canvas is not None:
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(screenshot), canvas)
-        if window:
-            cv2.destroyAllWindows()
-            cv2.waitKey(1)
-    log.info("view: %d messages, %d gaps, %d malformed", board.received, latest.gaps, latest.malformed)
+    with StopSignals() as stop, Subscriber(endpoint, topics, latest=True, **curve) as sub:
+        try:
+            view.open()
+            pump(sub, view, stop=stop, duration=duration, tick_s=_REFRESH_MS / 1000, drain_s=0.0)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            view.close(screenshot)
+        log.info("view: %d messages, %d gaps, %d malformed", view.board.received, sub.gaps, sub.malformed)
     return EXIT_OK
