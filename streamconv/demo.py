@@ -29,7 +29,7 @@ from streamconv import config as cfg
 from streamconv import exitcodes
 from streamconv.ops import kernels
 from streamconv.pipeline import StreamPipeline
-from streamconv.sinks import display
+from streamconv.sinks import render
 
 __all__ = [
     "BANK_MAP_NAMES",
@@ -184,15 +184,15 @@ class LaserPanel:
             return f"{self.output} (causal FIR, {len(chain[0].weights)} taps)"
         return self.output
 
-    def chart(self, height: int = _CHART_HEIGHT) -> display.Chart:
+    def chart(self, height: int = _CHART_HEIGHT) -> render.Chart:
         """Return the strip chart of the window: raw, truth and smoothed."""
-        c = display.COLOURS
+        c = render.COLOURS
         seconds = self.window / self.sim.rate_hz
-        return display.Chart(
+        return render.Chart(
             series=[
-                display.Series(self.raw, c["raw"], "raw"),
-                display.Series(self.smoothed, c["smoothed"], self._smoothed_label()),
-                display.Series(self.truth, c["truth"], "truth"),
+                render.Series(self.raw, c["raw"], "raw"),
+                render.Series(self.smoothed, c["smoothed"], self._smoothed_label()),
+                render.Series(self.truth, c["truth"], "truth"),
             ],
             height=height,
             title=f"laser range (m), last {seconds:g} s at {self.sim.rate_hz:g} Hz",
@@ -491,29 +491,29 @@ class Demo:
             "keys: n/p kernel   +/- size   b 3D bank   space pause   s screenshot   q/Esc quit",
         ]
 
-    def panes(self) -> list[display.Pane]:
+    def panes(self) -> list[render.Pane]:
         """Return the original and the filtered pane (the montage in bank mode)."""
         if self.frame is None:
             blank = np.zeros((480, 640, 3), np.uint8)
-            return [display.Pane(blank, "waiting for the first frame"), display.Pane(blank, "")]
-        left = display.Pane(self.frame, f"original  #{self.frame_index}")
+            return [render.Pane(blank, "waiting for the first frame"), render.Pane(blank, "")]
+        left = render.Pane(self.frame, f"original  #{self.frame_index}")
         out = self.output
         if out is None:
-            return [left, display.Pane(np.zeros_like(self.frame), "no output")]
+            return [left, render.Pane(np.zeros_like(self.frame), "no output")]
         if out.kind == "features":
             k = out.array.shape[2]
             h, w = self.frame.shape[:2]
-            grid = display.montage_fit(out.array)
+            grid = render.montage_fit(out.array)
             names = ", ".join(BANK_MAP_NAMES) if self.bank_mode else f"maps 0..{k - 1}, row by row"
-            return [left, display.Pane(display.fit(grid, w, h), f"{k} feature maps (each min..max): {names}")]
+            return [left, render.Pane(render.fit(grid, w, h), f"{k} feature maps (each min..max): {names}")]
         arr = out.array
         how = "" if arr.dtype == np.uint8 else f" {arr.dtype.name}: |x| clipped to 0..255"
-        return [left, display.Pane(arr, f"{self._filter_text()}{how}")]
+        return [left, render.Pane(arr, f"{self._filter_text()}{how}")]
 
     def render(self) -> np.ndarray:
         """Return the window image (also kept as :attr:`last_canvas`)."""
         chart = self.laser.chart() if self.laser is not None else None
-        canvas, _ = display.compose(self.panes(), self.header(), chart=chart, min_width=640)
+        canvas, _ = render.compose(self.panes(), self.header(), chart=chart, min_width=640)
         self.last_canvas = canvas
         return canvas
 

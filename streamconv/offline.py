@@ -114,17 +114,17 @@ def to_uint8(frame: NDArray[Any]) -> NDArray[np.uint8]:
 
     ``uint8`` frames are returned as they are.  Anything else (signed float edge responses,
     16-bit, ...) takes the absolute value, rounds half to even and saturates at 255, so an edge of
-    either sign shows bright.
+    either sign shows bright; non-finite values are 0.  This is
+    :func:`streamconv.sinks.render.to_grey8`, the mapping the windows use.
 
     Examples
     --------
     >>> to_uint8(np.array([-1.5, 0.4, 254.5, 1e6])).tolist()
     [2, 0, 254, 255]
     """
-    if frame.dtype == np.uint8:
-        return frame
-    mag = np.abs(frame.astype(np.float64, copy=False)) if frame.dtype.kind in "iub" else np.abs(frame)
-    return np.clip(np.rint(mag), 0, 255).astype(np.uint8)
+    from streamconv.sinks.render import to_grey8
+
+    return to_grey8(frame, "abs")  # the one display mapping, shared with the windows
 
 
 def to_bgr(frame: NDArray[Any]) -> NDArray[np.uint8]:

@@ -15,8 +15,9 @@ from streamconv.errors import StreamconvError
 from streamconv.ops import kernels
 from streamconv.ops.conv2d import conv2d
 from streamconv.pipeline import StreamPipeline
-from streamconv.sinks import display
-from streamconv.sinks.display import (
+from streamconv.sinks import render
+from streamconv.sinks.display import ViewBoard
+from streamconv.sinks.render import (
     BACKGROUND,
     CAPTION_H,
     GAP,
@@ -25,7 +26,6 @@ from streamconv.sinks.display import (
     Pane,
     Rect,
     Series,
-    ViewBoard,
     compose,
     make_layout,
     montage,
@@ -176,7 +176,7 @@ def test_montage_constant_map_is_black_and_bad_input_raises():
 
 def test_fit_keeps_aspect_and_centres():
     img = np.full((10, 40, 3), 200, np.uint8)
-    out = display.fit(img, 80, 80)
+    out = render.fit(img, 80, 80)
     assert out.shape == (80, 80, 3)
     rows = np.flatnonzero((out[:, 40] == 200).all(axis=1))
     assert (rows.min(), rows.max()) == (30, 49)  # 80x20, centred vertically
@@ -266,7 +266,7 @@ def test_view_board_order_features_and_silent_topics():
     panes = board.panes()
     assert [p.caption.split()[0] for p in panes] == ["cam/edges", "cam/raw", "cam/features"]
     assert panes[0].image[0, 0].tolist() == [50, 50, 50]  # |x| clipped
-    assert panes[2].image.shape == display.montage_fit(np.zeros((4, 4, 3))).shape
+    assert panes[2].image.shape == render.montage_fit(np.zeros((4, 4, 3))).shape
     clock[0] = 10.0  # edges and features fall silent; raw goes on alone
     board.add(_msg("cam/raw", _noise(4, 4, 1), 2, 1))
     assert board.frames()["cam/raw"].t_capture_ns == 2

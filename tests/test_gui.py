@@ -20,7 +20,7 @@ import pytest
 
 from streamconv.ops import kernels
 from streamconv.ops.conv2d import conv2d
-from streamconv.sinks import display
+from streamconv.sinks import render
 from streamconv.sources import SyntheticCamera
 from tests._xvfb import INSTALL_HINT, Xvfb, XvfbError, grab, save_png, send_key, wait_for_window
 
@@ -129,7 +129,7 @@ def test_demo_window_shows_raw_and_sharpened_frame(xvfb, tmp_path):
     n = 5
     raw = SyntheticCamera(W, H, fps=30.0, seed=0).frame(n)
     want = sharpen_reference(raw)
-    layout = display.make_layout([(H, W), (H, W)], header_lines=3, chart_height=170, min_width=640)
+    layout = render.make_layout([(H, W), (H, W)], header_lines=3, chart_height=170, min_width=640)
     log = (tmp_path / "demo.log").open("wb")
     proc = subprocess.Popen(
         [*STREAMCONV, "demo", "--source", "synthetic", "--width", str(W), "--height", str(H),
@@ -149,7 +149,7 @@ def test_demo_window_shows_raw_and_sharpened_frame(xvfb, tmp_path):
         assert len(np.unique(chart.reshape(-1, 3), axis=0)) > 3, "the laser chart is empty"
         if shutil.which("xdotool"):  # n: the next catalogue kernel, on the same (paused) frame
             nxt = kernels.names()[kernels.names().index("sharpen") + 1]
-            want_next = display.to_bgr8(conv2d(raw, kernels.get(nxt), padding="same"))
+            want_next = render.to_bgr8(conv2d(raw, kernels.get(nxt), padding="same"))
             assert send_key(xvfb.display, DEMO_TITLE, "n")
             poll_panes(
                 xvfb.display, geom, layout,
@@ -182,7 +182,7 @@ def test_view_window_shows_a_raw_frame_and_its_filtered_capture(xvfb, tmp_path):
         "    outputs:\n"
         "      sharpen: {kind: kernel2d, kernel: sharpen, padding: same}\n"
     )
-    layout = display.make_layout([(H, W), (H, W)], header_lines=2, chart_height=0, min_width=640)
+    layout = render.make_layout([(H, W), (H, W)], header_lines=2, chart_height=0, min_width=640)
     daemon = view = None
     logs = [(tmp_path / "daemon.log").open("wb"), (tmp_path / "view.log").open("wb")]
     try:
