@@ -20,8 +20,7 @@ import yaml
 
 from streamconv.client import Subscriber
 from streamconv.errors import StreamconvError
-from streamconv.plot import load_log
-from streamconv.sinks.log import FRAMES_HEADER, GAPS_HEADER, SAMPLE_HEADER, StreamLogger, topic_stem
+from streamconv.sinks.log import FRAMES_HEADER, GAPS_HEADER, SAMPLE_HEADER, StreamLogger, load_log, topic_stem
 from streamconv.wire import decode, encode, encode_stats
 from tests._video import read_video
 

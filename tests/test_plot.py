@@ -10,8 +10,8 @@ import pytest
 from streamconv.cli import main
 from streamconv.errors import StreamconvError
 from streamconv.ops.fir import CausalFIR
-from streamconv.plot import Series, compare, estimate_lag, load_csv, load_log, plot_log, rmse
-from streamconv.sinks.log import StreamLogger
+from streamconv.plot import compare, estimate_lag, plot_log, rmse
+from streamconv.sinks.log import Series, StreamLogger, load_csv, load_log
 from streamconv.sources.laser import LaserSimulator
 from streamconv.wire import decode, encode
 

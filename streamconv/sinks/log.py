@@ -1,4 +1,6 @@
-"""StreamLogger: writes received messages to files (CSV, video or images, JSON lines), with rotation.
+"""The log format: :class:`StreamLogger` writes it, :func:`load_log` reads its sample CSVs back.
+
+StreamLogger writes received messages to files (CSV, video or images, JSON lines), with rotation.
 
 Layout of a log directory (``docs/logging-and-plots.md`` is the full reference).  A topic's file
 name is the topic with ``/`` replaced by ``__`` (``laser/smoothed`` -> ``laser__smoothed``):
@@ -42,18 +44,22 @@ t_capture_ns,seq,value
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import logging
 import os
+import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from streamconv._closing import Closing
 from streamconv.errors import StreamconvError
@@ -68,8 +74,12 @@ __all__ = [
     "SAMPLE_HEADER",
     "STATS_FILE",
     "VIDEO_CODECS",
+    "Series",
     "StreamLogger",
+    "load_csv",
+    "load_log",
     "segment_name",
+    "topic_from_stem",
     "topic_stem",
 ]
 
@@ -573,3 +583,171 @@ class StreamLogger(Closing):
             f"StreamLogger({str(self.dir)!r}, frames={self.frames!r}, codec={self.codec!r},"
             f" messages={self.messages}, gaps={self.gap_events})"
         )
+
+
+# ------------------------------------------------------------------------------------- reading
+_TIME, _SEQ, _VALUE = SAMPLE_HEADER.split(",")
+# <stem>.csv or <stem>.NNNN.csv (rotated); frame indexes and the gap record are not sample CSVs.
+_CSV_NAME = re.compile(r"(?P<stem>.+?)(?:\.(?P<n>\d{4,}))?\.csv")
+_NOT_SAMPLES = re.compile(r".*\.frames(\.\d{4,})?\.csv|gaps\.csv")
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One sample topic: capture times (int64 ns), message seq and values, sorted by time.
+
+    Attributes
+    ----------
+    topic : str
+        ``<stream>/<output>`` (from the file name), or the file's stem for another CSV.
+    t_ns : (n,) ndarray of int64
+        Capture time of each sample (Unix ns).
+    seq : (n,) ndarray of int64
+        The message each sample came in (-1 when the CSV has no ``seq`` column).
+    values : (n,) ndarray of float64
+        NaN where the log has ``nan`` or an empty field.
+    """
+
+    topic: str
+    t_ns: NDArray[np.int64]
+    seq: NDArray[np.int64]
+    values: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.t_ns.shape[0])
+
+    @property
+    def stream(self) -> str:
+        """The stream part of the topic (before the first ``/``)."""
+        return self.topic.split("/", 1)[0]
+
+    @property
+    def output(self) -> str:
+        """The output part of the topic (after the first ``/``; empty without one)."""
+        return self.topic.split("/", 1)[1] if "/" in self.topic else ""
+
+    @property
+    def period_ns(self) -> int | None:
+        """The median spacing of the capture times (None with fewer than 2 samples)."""
+        if len(self) < 2:
+            return None
+        d = np.diff(self.t_ns)
+        d = d[d > 0]
+        return int(np.median(d)) if d.size else None
+
+
+def topic_from_stem(stem: str) -> str:
+    """Return the topic a file stem names (the inverse of :func:`topic_stem`)."""
+    return STATS_TOPIC if stem == STATS_FILE else stem.replace("__", "/")
+
+
+def _read_columns(path: Path) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    try:
+        fh = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise StreamconvError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    with fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        if _TIME not in header:
+            raise StreamconvError(
+                f"{str(path)!r} has no {_TIME!r} column (header {header}); expected a streamconv log CSV"
+                f" ({_TIME},{_SEQ},{_VALUE})"
+            )
+        it = header.index(_TIME)
+        iseq = header.index(_SEQ) if _SEQ in header else None
+        ival = header.index(_VALUE) if _VALUE in header else len(header) - 1
+        if ival == it:
+            raise StreamconvError(f"{str(path)!r} has no value column besides {_TIME!r}")
+        ts: list[str] = []
+        seqs: list[str] = []
+        vals: list[str] = []
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):  # a line cut short by a crash: the rest of the file is good
+                logger.warning("%s: line %d has %d fields, expected %d; skipped",
+                               path, reader.line_num, len(row), len(header))
+                continue
+            ts.append(row[it])
+            seqs.append(row[iseq] if iseq is not None else "-1")
+            vals.append(row[ival].strip() or "nan")
+    try:
+        t = np.array(ts, dtype=np.int64) if ts else np.empty(0, np.int64)
+        s = np.array(seqs, dtype=np.int64) if seqs else np.empty(0, np.int64)
+        v = np.array(vals, dtype=np.float64) if vals else np.empty(0, np.float64)
+    except ValueError as exc:
+        raise StreamconvError(f"{str(path)!r}: not a number: {exc}") from None
+    return t, s, v
+
+
+def _series(topic: str, parts: Sequence[Path]) -> Series:
+    cols = [_read_columns(p) for p in parts]
+    t = np.concatenate([c[0] for c in cols])
+    s = np.concatenate([c[1] for c in cols])
+    v = np.concatenate([c[2] for c in cols])
+    order = np.argsort(t, kind="stable")
+    return Series(topic, t[order], s[order], v[order])
+
+
+def load_csv(path: str | os.PathLike[str]) -> Series:
+    """Read one sample CSV (``t_capture_ns`` and a ``value`` column, else the last one).
+
+    The topic is taken from the file name (``laser__smoothed.0003.csv`` -> ``laser/smoothed``).
+
+    Raises
+    ------
+    StreamconvError
+        A missing file, no ``t_capture_ns`` column, or a field that is not a number.
+    """
+    p = Path(path)
+    m = _CSV_NAME.fullmatch(p.name)
+    stem = m.group("stem") if m else p.stem
+    return _series(topic_from_stem(stem), [p])
+
+
+def load_log(path: str | os.PathLike[str]) -> dict[str, Series]:
+    """Read the sample series of a log directory (rotated files joined), or of one CSV file.
+
+    Parameters
+    ----------
+    path : path-like
+        A directory written by ``streamconv log`` or a single CSV.
+
+    Returns
+    -------
+    dict of str to Series
+        By topic, in topic order; series without any sample are left out.
+
+    Raises
+    ------
+    StreamconvError
+        A missing path, a directory without sample CSVs, or a CSV that cannot be parsed.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise StreamconvError(f"no such file or directory: {str(p)!r}")
+    if p.is_file():
+        s = load_csv(p)
+        return {s.topic: s} if len(s) else {}
+    groups: dict[str, list[tuple[int, Path]]] = {}
+    for f in p.iterdir():
+        if not f.is_file() or _NOT_SAMPLES.fullmatch(f.name):
+            continue
+        m = _CSV_NAME.fullmatch(f.name)
+        if not m:
+            continue
+        groups.setdefault(m.group("stem"), []).append((int(m.group("n") or 0), f))
+    out: dict[str, Series] = {}
+    for stem in sorted(groups):
+        parts = [f for _, f in sorted(groups[stem])]
+        try:
+            s = _series(topic_from_stem(stem), parts)
+        except StreamconvError as exc:
+            logger.warning("skipped %s: %s", stem, exc)
+            continue
+        if len(s):
+            out[s.topic] = s
+    if not out:
+        raise StreamconvError(f"no sample CSV with data in {str(p)!r} (expected files like laser__raw.csv)")
+    return out
