@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from streamconv import exitcodes
 from streamconv.commands.options import positive_float, seconds, seconds_or_zero
 
 __all__ = ["DEFAULT_SECTIONS", "SECTIONS", "add_arguments", "main", "run"]
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace, out: Any = None) -> int:
             say(f"plot skipped: {exc} (pip install matplotlib)")
     for name, err in errors.items():
         print(f"streamconv bench: section {name} failed: {err}", file=sys.stderr)
-    return 1 if errors else 0
+    return exitcodes.FAILURE if errors else exitcodes.OK
 
 
 def main(argv: list[str] | None = None, *, prog: str = "streamconv bench",
