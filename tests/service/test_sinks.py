@@ -81,13 +81,14 @@ def test_pump_ends_at_its_duration_and_forwards_the_gaps_the_subscriber_saw(daem
 
 
 def test_a_stop_signal_ends_pump_and_a_second_one_interrupts():
+    before = signal.getsignal(signal.SIGTERM)
     stop = StopSignals()
     with stop:
         signal.raise_signal(signal.SIGTERM)
         assert stop.requested and stop.received == [signal.SIGTERM]
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is before  # the previous handler is back
 
 
 def test_view_stops_on_sigterm_with_exit_0_and_its_screenshot(daemon: Daemon, tmp_path: Path):
