@@ -29,7 +29,7 @@ from typing import Any, Unpack
 import numpy as np
 import zmq
 
-from streamconv import auth, wire
+from streamconv import auth, metrics, wire
 from streamconv import config as cfg
 from streamconv.errors import ConfigError, WireError
 from streamconv.roles import links, protocol
@@ -54,6 +54,8 @@ AUTO_HWM_VIDEO = 100
 #: ZeroMQ's queue, not in the loop).
 SUBSCRIPTIONS_PER_TURN = 2000
 SUBSCRIPTIONS_TURN_S = 0.002
+#: Latencies kept per topic and stats interval (the newest; the histogram counts only these).
+LATENCIES_PER_INTERVAL = 100_000
 #: The control socket's commands.
 CONTROL_CMDS = ("kernels", "ping", "remove", "set", "stats", "status")
 
@@ -77,12 +79,21 @@ def _sender(identity: Any) -> str:
 
 
 class _TopicStats:
-    __slots__ = ("count", "latencies_ns", "window_count")
+    """One topic's counts.
+
+    ``buckets``, ``latency_sum_ns`` and ``latency_count`` are totals of the latencies of past
+    intervals (the histogram), ``latencies_ns`` those of the current one.
+    """
+
+    __slots__ = ("buckets", "count", "latencies_ns", "latency_count", "latency_sum_ns", "window_count")
 
     def __init__(self) -> None:
         self.count = 0
         self.window_count = 0
-        self.latencies_ns: deque[int] = deque(maxlen=100_000)
+        self.latencies_ns: deque[int] = deque(maxlen=LATENCIES_PER_INTERVAL)
+        self.buckets = np.zeros(len(metrics.LATENCY_BUCKETS_S) + 1, dtype=np.int64)
+        self.latency_sum_ns = 0
+        self.latency_count = 0
 
 
 def publish_hwm(config: cfg.Config) -> int:
@@ -620,6 +631,13 @@ class Publisher(Role):
             drops = c.get("drops", 0)
             if topic == f"{stream}/raw" and stream in streams:  # a stream's losses count against its input
                 drops += sum(streams[stream]["lost"].values()) + sum(streams[stream]["dropped"].values())
+            # The histogram: this interval's latencies added once, to the totals of the past ones.
+            buckets = metrics.bucket_counts(lat)
+            lat_sum, lat_count = int(lat.sum()), int(lat.size)
+            if st:
+                buckets += st.buckets
+                lat_sum += st.latency_sum_ns
+                lat_count += st.latency_count
             topics[topic] = {
                 "count": st.count if st else 0,
                 "rate_hz": (st.window_count / (window_ns / 1e9)) if st and window_ns > 0 else 0.0,
@@ -628,8 +646,14 @@ class Publisher(Role):
                 "drops": int(drops),
                 "malformed": int(c.get("malformed", 0)),
                 "errors": int(c.get("errors", 0)),
+                "latency_buckets": np.cumsum(buckets).tolist(),
+                "latency_sum_s": lat_sum / 1e9,
+                "latency_count": lat_count,
             }
             if st and reset_window:
+                st.buckets = buckets
+                st.latency_sum_ns = lat_sum
+                st.latency_count = lat_count
                 st.window_count = 0
                 st.latencies_ns.clear()
         link_malformed = counters.get("_links", {}).get("malformed", 0)
@@ -640,6 +664,8 @@ class Publisher(Role):
             "streams": streams,
             "malformed": sum(t["malformed"] for t in topics.values()) + link_malformed,
             "drops": sum(t["drops"] for t in topics.values()),
+            "subscribers": sum(self.subscriptions.count.values()),
+            "latency_buckets_le_s": list(metrics.LATENCY_BUCKETS_S),
         }
 
     # -- status ------------------------------------------------------------------------------
