@@ -18,6 +18,7 @@ roles' own key, through the ZAP gate of the publisher's context (:mod:`streamcon
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -130,6 +131,9 @@ class Publisher(Role):
         self.pub: TrackingPublisher | None = None
         self.control: zmq.Socket | None = None
         self.collect: zmq.Socket | None = None
+        self.metrics_server: Any = None  # the /metrics HTTP server (service.metrics)
+        self.metrics_url: str | None = None
+        self.last_stats: dict[str, Any] = {}
         try:
             if secret is not None:
                 self.gate = auth.acquire(self.ctx, self._admitted_keys(secret))
@@ -150,6 +154,8 @@ class Publisher(Role):
                 hwm=max(svc.sensor_queue, 1000),
                 secret=secret,
             )
+            if svc.metrics_address is not None:
+                self._serve_metrics(*svc.metrics_address)
         except BaseException:
             self.close()
             raise
@@ -177,7 +183,6 @@ class Publisher(Role):
         self.counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._stats: dict[str, _TopicStats] = defaultdict(_TopicStats)
         self._stats_seq = 0
-        self.last_stats: dict[str, Any] = {}
         self.published = 0
         self.control_errors = 0
         self.control_server = (
@@ -211,6 +216,36 @@ class Publisher(Role):
                 raise EndpointInUseError(f"control endpoint {endpoint} is already in use") from None
             raise EndpointInUseError(f"cannot bind control endpoint {endpoint}: {exc}") from None
         return sock
+
+    def _serve_metrics(self, host: str, port: int) -> None:
+        """Serve ``/metrics`` (of :attr:`last_stats`) on ``host:port`` in prometheus_client's HTTP thread.
+
+        Raises
+        ------
+        ConfigError
+            When prometheus_client is not installed (the message names the extra).
+        EndpointInUseError
+            When the port is taken.
+        """
+        metrics.require_prometheus_client()
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        registry = CollectorRegistry(auto_describe=False)
+        # The HTTP thread reads the dict last published, which the loop replaces and never changes.
+        registry.register(metrics.StatsCollector(lambda: self.last_stats))  # type: ignore[arg-type]
+        shown = f"[{host}]" if ":" in host else host
+        try:
+            server, _thread = start_http_server(port, addr=host, registry=registry)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise EndpointInUseError(f"service.metrics {shown}:{port} is already in use") from None
+            raise EndpointInUseError(f"cannot serve service.metrics on {shown}:{port}: {exc}") from None
+        self.metrics_server = server
+        self.metrics_url = f"http://{shown}:{server.server_port}/metrics"
+        if not cfg.is_loopback_endpoint(f"tcp://{shown}:0"):
+            log.warning("INSECURE: service.metrics %s is reachable from other hosts (insecure: true)",
+                        self.metrics_url)
+        log.info("publisher %s: Prometheus metrics on %s", self.id, self.metrics_url)
 
     @property
     def bound_endpoint(self) -> str | None:
@@ -261,6 +296,10 @@ class Publisher(Role):
         if self.gate is not None:
             auth.release(self.gate)
             self.gate = None
+        if getattr(self, "metrics_server", None) is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
+            self.metrics_server = None
 
     # -- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
