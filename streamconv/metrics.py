@@ -17,7 +17,8 @@ Metrics (all counters are totals since the publisher started):
   on a topic; ``link``: a message between the roles);
 - ``streamconv_errors_total{topic}``: items an output's filter rejected;
 - ``streamconv_latency_seconds{topic}``: histogram of capture-to-publish latency;
-- ``streamconv_subscribers``: subscriptions held on the publish socket;
+- ``streamconv_subscribers``: connections to the publish socket (tcp and ipc);
+- ``streamconv_subscriptions``: subscriptions the publish socket holds (per prefix and connection);
 - ``streamconv_uptime_seconds``: the publisher's uptime;
 - ``streamconv_build_info{version,python,numpy,pyzmq,libzmq}``: always 1.
 """
@@ -178,11 +179,15 @@ class StatsCollector:
 
         n = self.subscribers() if self.subscribers is not None else snap.get("subscribers")
         if n is not None:
-            subs = GaugeMetricFamily(
-                "streamconv_subscribers", "Subscriptions the publish socket holds (per prefix and connection)"
-            )
+            subs = GaugeMetricFamily("streamconv_subscribers", "Connections to the publish socket (tcp, ipc)")
             subs.add_metric([], n)
             yield subs
+        if "subscriptions" in snap:
+            held = GaugeMetricFamily(
+                "streamconv_subscriptions", "Subscriptions the publish socket holds (prefix x connection)"
+            )
+            held.add_metric([], snap["subscriptions"])
+            yield held
         if "uptime_s" in snap:
             up = GaugeMetricFamily("streamconv_uptime_seconds", "Seconds since the publisher started")
             up.add_metric([], snap["uptime_s"])

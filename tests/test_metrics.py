@@ -47,6 +47,7 @@ SNAPSHOT = {
     "malformed": 5,
     "drops": 9,
     "subscribers": 3,
+    "subscriptions": 4,
     "latency_buckets_le_s": list(BOUNDS),
     "topics": {
         "camera/raw": {"count": 40, "drops": 9, "malformed": 1, "errors": 0,
@@ -74,6 +75,7 @@ def test_render_a_hand_built_snapshot() -> None:
     assert raw == {"worker_died": 2, "timeout": 2, "busy": 4, "other": 1}
     assert got["streamconv_malformed_total"] == {(("reason", "data"),): 1, (("reason", "link"),): 4}
     assert got["streamconv_subscribers"] == {(): 3}
+    assert got["streamconv_subscriptions"] == {(): 4}
     assert got["streamconv_uptime_seconds"] == {(): 7.5}
     assert got["streamconv_build_info"] == {(("python", "3.x"), ("version", "9.9")): 1}
     edges = {dict(k)["le"]: v for k, v in got["streamconv_latency_seconds_bucket"].items()

@@ -131,6 +131,8 @@ class Publisher(Role):
         self.pub: TrackingPublisher | None = None
         self.control: zmq.Socket | None = None
         self.collect: zmq.Socket | None = None
+        self.monitor: zmq.Socket | None = None  # connection events of the publish socket
+        self.connections = 0  # subscriber connections now (tcp and ipc; inproc has no events)
         self.metrics_server: Any = None  # the /metrics HTTP server (service.metrics)
         self.metrics_url: str | None = None
         self.last_stats: dict[str, Any] = {}
@@ -145,6 +147,7 @@ class Publisher(Role):
                 curve_secret_key=svc_secret,
                 zap_domain="streams",
             )
+            self.monitor = self.pub.socket.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
             if svc.control:
                 self.control = self._bind_control(svc.control, svc_secret)
             self.collect = links.bind_router(
@@ -288,6 +291,11 @@ class Publisher(Role):
         """Close the sockets (idempotent)."""
         if getattr(self, "control_server", None) is not None:
             self.control_server.close()
+        if self.monitor is not None:
+            if self.pub is not None and not self.pub.closed:
+                self.pub.socket.disable_monitor()
+            self.monitor.close(linger=0)
+            self.monitor = None
         if self.pub is not None:
             self.pub.close()
         for s in (self.control, self.collect):
@@ -310,6 +318,8 @@ class Publisher(Role):
         poller.register(xpub, zmq.POLLIN)
         if self.control is not None:
             poller.register(self.control, zmq.POLLIN)
+        if self.monitor is not None:
+            poller.register(self.monitor, zmq.POLLIN)
         stats_ns = int(self.config.service.stats_interval_s * 1e9)
         now = self.clock_ns()
         next_stats = now + stats_ns
@@ -334,6 +344,8 @@ class Publisher(Role):
             now = self.clock_ns()
             if xpub in events:
                 self._read_subscriptions(xpub)
+            if self.monitor is not None and self.monitor in events:
+                self._read_connections(self.monitor)
             if self.collect in events:
                 self._read_collect(now)
             if self.control_server is not None:
@@ -379,6 +391,20 @@ class Publisher(Role):
             if action in ("subscribe", "unsubscribe"):
                 self.pub.confirm(event)
         self._interest_changed()
+
+    def _read_connections(self, monitor: zmq.Socket) -> None:
+        """Count the publish socket's connections from its monitor events (accepted, disconnected)."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        for _ in range(1000):
+            try:
+                event = recv_monitor_message(monitor, flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if event["event"] == zmq.EVENT_ACCEPTED:
+                self.connections += 1
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
+                self.connections = max(0, self.connections - 1)
 
     def _interest_changed(self) -> None:
         if self.subscriptions.version != self._sent_version:
@@ -703,7 +729,8 @@ class Publisher(Role):
             "streams": streams,
             "malformed": sum(t["malformed"] for t in topics.values()) + link_malformed,
             "drops": sum(t["drops"] for t in topics.values()),
-            "subscribers": sum(self.subscriptions.count.values()),
+            "subscribers": self.connections,
+            "subscriptions": sum(self.subscriptions.count.values()),
             "latency_buckets_le_s": list(metrics.LATENCY_BUCKETS_S),
         }
 

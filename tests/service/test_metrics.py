@@ -115,7 +115,9 @@ def test_metrics_match_the_stats_messages(tmp_path: Path):
         assert sums[topic] == pytest.approx(snap["topics"][topic]["latency_sum_s"], rel=1e-9)
         if messages[topic]:
             assert 0 < sums[topic] / counts[topic] < 1.0, topic  # mean latency below 1 s on loopback
-    assert got["streamconv_subscribers"][()] >= 1
+    # Our one Subscriber: one connection (the daemon's own ping used the control socket), 3 prefixes.
+    assert got["streamconv_subscribers"][()] == snap["subscribers"] == 1
+    assert got["streamconv_subscriptions"][()] == snap["subscriptions"] == 3
     (labels,) = got["streamconv_build_info"]
     assert dict(labels)["version"]
 
