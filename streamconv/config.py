@@ -23,6 +23,7 @@ from pydantic import (
     PrivateAttr,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "format_validation_error",
     "is_loopback_endpoint",
     "load",
+    "metrics_address",
     "parse",
     "parse_stages",
 ]
@@ -724,11 +726,32 @@ class ServiceConfig(_Model):
     insecure: bool = False
     curve_secret_key_file: Path | None = None
     curve_public_keys_dir: Path | None = None
+    metrics: str | None = Field(
+        default=None, description="HOST:PORT of the Prometheus /metrics HTTP server; null = off"
+    )
 
     @field_validator("publish", "control")
     @classmethod
     def _endpoint(cls, v: str | None) -> str | None:
         return None if v is None else _check_endpoint(v)
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return None
+        host, _ = metrics_address(v)
+        if not is_loopback_endpoint(f"tcp://{_bracket(host)}:0") and not info.data.get("insecure"):
+            raise ValueError(
+                f"{v!r} is not loopback: /metrics is plain HTTP that anyone who can connect reads; "
+                "use 127.0.0.1:PORT or, knowingly, insecure: true"
+            )
+        return v
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """``(host, port)`` of the ``/metrics`` server, or None when it is off."""
+        return None if self.metrics is None else metrics_address(self.metrics)
 
     @model_validator(mode="after")
     def _security(self) -> ServiceConfig:
@@ -752,6 +775,33 @@ class ServiceConfig(_Model):
                 "CurveZMQ, which runs only with the daemon's secret key"
             )
         return self
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def metrics_address(v: str) -> tuple[str, int]:
+    """Return ``(host, port)`` of a ``service.metrics`` value ``HOST:PORT`` or ``http://HOST:PORT``.
+
+    Port 0 picks a free port (the log line at start shows it).
+
+    Examples
+    --------
+    >>> metrics_address("127.0.0.1:9464"), metrics_address("http://[::1]:9464")
+    (('127.0.0.1', 9464), ('::1', 9464))
+    """
+    rest = v.removeprefix("http://")
+    if "://" in rest or "/" in rest:
+        raise ValueError(f"{v!r} must look like HOST:PORT or http://HOST:PORT, e.g. 127.0.0.1:9464")
+    parts = urlsplit(f"http://{rest}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{v!r} has no valid port (0 to 65535), e.g. 127.0.0.1:9464") from None
+    if port is None or not parts.hostname:
+        raise ValueError(f"{v!r} must look like HOST:PORT or http://HOST:PORT, e.g. 127.0.0.1:9464")
+    return parts.hostname, port
 
 
 def _check_endpoint(v: str) -> str:

@@ -72,6 +72,10 @@ def check_roles(config: cfg.Config, roles: Sequence[str]) -> None:
     for r in roles:
         if r not in ROLES:
             raise ConfigError(f"invalid role {r!r}; expected one of {list(ROLES)}")
+    if config.service.metrics is not None and "publisher" in roles:
+        from streamconv.metrics import require_prometheus_client
+
+        require_prometheus_client()
     keys_dir = config.service.curve_public_keys_dir
     if keys_dir is not None and "publisher" in roles:
         from streamconv.keys import read_public_keys_dir

@@ -18,6 +18,7 @@ roles' own key, through the ZAP gate of the publisher's context (:mod:`streamcon
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -29,7 +30,7 @@ from typing import Any, Unpack
 import numpy as np
 import zmq
 
-from streamconv import auth, wire
+from streamconv import auth, metrics, wire
 from streamconv import config as cfg
 from streamconv.errors import ConfigError, WireError
 from streamconv.roles import links, protocol
@@ -54,6 +55,8 @@ AUTO_HWM_VIDEO = 100
 #: ZeroMQ's queue, not in the loop).
 SUBSCRIPTIONS_PER_TURN = 2000
 SUBSCRIPTIONS_TURN_S = 0.002
+#: Latencies kept per topic and stats interval (the newest; the histogram counts only these).
+LATENCIES_PER_INTERVAL = 100_000
 #: The control socket's commands.
 CONTROL_CMDS = ("kernels", "ping", "remove", "set", "stats", "status")
 
@@ -77,12 +80,21 @@ def _sender(identity: Any) -> str:
 
 
 class _TopicStats:
-    __slots__ = ("count", "latencies_ns", "window_count")
+    """One topic's counts.
+
+    ``buckets``, ``latency_sum_ns`` and ``latency_count`` are totals of the latencies of past
+    intervals (the histogram), ``latencies_ns`` those of the current one.
+    """
+
+    __slots__ = ("buckets", "count", "latencies_ns", "latency_count", "latency_sum_ns", "window_count")
 
     def __init__(self) -> None:
         self.count = 0
         self.window_count = 0
-        self.latencies_ns: deque[int] = deque(maxlen=100_000)
+        self.latencies_ns: deque[int] = deque(maxlen=LATENCIES_PER_INTERVAL)
+        self.buckets = np.zeros(len(metrics.LATENCY_BUCKETS_S) + 1, dtype=np.int64)
+        self.latency_sum_ns = 0
+        self.latency_count = 0
 
 
 def publish_hwm(config: cfg.Config) -> int:
@@ -119,6 +131,11 @@ class Publisher(Role):
         self.pub: TrackingPublisher | None = None
         self.control: zmq.Socket | None = None
         self.collect: zmq.Socket | None = None
+        self.monitor: zmq.Socket | None = None  # connection events of the publish socket
+        self.connections = 0  # subscriber connections now (tcp and ipc; inproc has no events)
+        self.metrics_server: Any = None  # the /metrics HTTP server (service.metrics)
+        self.metrics_url: str | None = None
+        self.last_stats: dict[str, Any] = {}
         try:
             if secret is not None:
                 self.gate = auth.acquire(self.ctx, self._admitted_keys(secret))
@@ -130,6 +147,7 @@ class Publisher(Role):
                 curve_secret_key=svc_secret,
                 zap_domain="streams",
             )
+            self.monitor = self.pub.socket.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
             if svc.control:
                 self.control = self._bind_control(svc.control, svc_secret)
             self.collect = links.bind_router(
@@ -139,6 +157,8 @@ class Publisher(Role):
                 hwm=max(svc.sensor_queue, 1000),
                 secret=secret,
             )
+            if svc.metrics_address is not None:
+                self._serve_metrics(*svc.metrics_address)
         except BaseException:
             self.close()
             raise
@@ -166,7 +186,6 @@ class Publisher(Role):
         self.counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._stats: dict[str, _TopicStats] = defaultdict(_TopicStats)
         self._stats_seq = 0
-        self.last_stats: dict[str, Any] = {}
         self.published = 0
         self.control_errors = 0
         self.control_server = (
@@ -200,6 +219,36 @@ class Publisher(Role):
                 raise EndpointInUseError(f"control endpoint {endpoint} is already in use") from None
             raise EndpointInUseError(f"cannot bind control endpoint {endpoint}: {exc}") from None
         return sock
+
+    def _serve_metrics(self, host: str, port: int) -> None:
+        """Serve ``/metrics`` (of :attr:`last_stats`) on ``host:port`` in prometheus_client's HTTP thread.
+
+        Raises
+        ------
+        ConfigError
+            When prometheus_client is not installed (the message names the extra).
+        EndpointInUseError
+            When the port is taken.
+        """
+        metrics.require_prometheus_client()
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        registry = CollectorRegistry(auto_describe=False)
+        # The HTTP thread reads the dict last published, which the loop replaces and never changes.
+        registry.register(metrics.StatsCollector(lambda: self.last_stats))  # type: ignore[arg-type]
+        shown = f"[{host}]" if ":" in host else host
+        try:
+            server, _thread = start_http_server(port, addr=host, registry=registry)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise EndpointInUseError(f"service.metrics {shown}:{port} is already in use") from None
+            raise EndpointInUseError(f"cannot serve service.metrics on {shown}:{port}: {exc}") from None
+        self.metrics_server = server
+        self.metrics_url = f"http://{shown}:{server.server_port}/metrics"
+        if not cfg.is_loopback_endpoint(f"tcp://{shown}:0"):
+            log.warning("INSECURE: service.metrics %s is reachable from other hosts (insecure: true)",
+                        self.metrics_url)
+        log.info("publisher %s: Prometheus metrics on %s", self.id, self.metrics_url)
 
     @property
     def bound_endpoint(self) -> str | None:
@@ -242,6 +291,11 @@ class Publisher(Role):
         """Close the sockets (idempotent)."""
         if getattr(self, "control_server", None) is not None:
             self.control_server.close()
+        if self.monitor is not None:
+            if self.pub is not None and not self.pub.closed:
+                self.pub.socket.disable_monitor()
+            self.monitor.close(linger=0)
+            self.monitor = None
         if self.pub is not None:
             self.pub.close()
         for s in (self.control, self.collect):
@@ -250,6 +304,10 @@ class Publisher(Role):
         if self.gate is not None:
             auth.release(self.gate)
             self.gate = None
+        if getattr(self, "metrics_server", None) is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
+            self.metrics_server = None
 
     # -- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -260,6 +318,8 @@ class Publisher(Role):
         poller.register(xpub, zmq.POLLIN)
         if self.control is not None:
             poller.register(self.control, zmq.POLLIN)
+        if self.monitor is not None:
+            poller.register(self.monitor, zmq.POLLIN)
         stats_ns = int(self.config.service.stats_interval_s * 1e9)
         now = self.clock_ns()
         next_stats = now + stats_ns
@@ -284,6 +344,8 @@ class Publisher(Role):
             now = self.clock_ns()
             if xpub in events:
                 self._read_subscriptions(xpub)
+            if self.monitor is not None and self.monitor in events:
+                self._read_connections(self.monitor)
             if self.collect in events:
                 self._read_collect(now)
             if self.control_server is not None:
@@ -329,6 +391,20 @@ class Publisher(Role):
             if action in ("subscribe", "unsubscribe"):
                 self.pub.confirm(event)
         self._interest_changed()
+
+    def _read_connections(self, monitor: zmq.Socket) -> None:
+        """Count the publish socket's connections from its monitor events (accepted, disconnected)."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        for _ in range(1000):
+            try:
+                event = recv_monitor_message(monitor, flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if event["event"] == zmq.EVENT_ACCEPTED:
+                self.connections += 1
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
+                self.connections = max(0, self.connections - 1)
 
     def _interest_changed(self) -> None:
         if self.subscriptions.version != self._sent_version:
@@ -620,6 +696,13 @@ class Publisher(Role):
             drops = c.get("drops", 0)
             if topic == f"{stream}/raw" and stream in streams:  # a stream's losses count against its input
                 drops += sum(streams[stream]["lost"].values()) + sum(streams[stream]["dropped"].values())
+            # The histogram: this interval's latencies added once, to the totals of the past ones.
+            buckets = metrics.bucket_counts(lat)
+            lat_sum, lat_count = int(lat.sum()), int(lat.size)
+            if st:
+                buckets += st.buckets
+                lat_sum += st.latency_sum_ns
+                lat_count += st.latency_count
             topics[topic] = {
                 "count": st.count if st else 0,
                 "rate_hz": (st.window_count / (window_ns / 1e9)) if st and window_ns > 0 else 0.0,
@@ -628,8 +711,14 @@ class Publisher(Role):
                 "drops": int(drops),
                 "malformed": int(c.get("malformed", 0)),
                 "errors": int(c.get("errors", 0)),
+                "latency_buckets": np.cumsum(buckets).tolist(),
+                "latency_sum_s": lat_sum / 1e9,
+                "latency_count": lat_count,
             }
             if st and reset_window:
+                st.buckets = buckets
+                st.latency_sum_ns = lat_sum
+                st.latency_count = lat_count
                 st.window_count = 0
                 st.latencies_ns.clear()
         link_malformed = counters.get("_links", {}).get("malformed", 0)
@@ -640,6 +729,9 @@ class Publisher(Role):
             "streams": streams,
             "malformed": sum(t["malformed"] for t in topics.values()) + link_malformed,
             "drops": sum(t["drops"] for t in topics.values()),
+            "subscribers": self.connections,
+            "subscriptions": sum(self.subscriptions.count.values()),
+            "latency_buckets_le_s": list(metrics.LATENCY_BUCKETS_S),
         }
 
     # -- status ------------------------------------------------------------------------------
