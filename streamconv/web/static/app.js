@@ -25,6 +25,7 @@ function frameImg(topic) {
 }
 
 function onFrame(buf) {
+  if (state.paused) return;  // a test reading the shown frame back holds the images still
   const view = new DataView(buf);
   const n = view.getUint32(0);
   const head = JSON.parse(dec.decode(new Uint8Array(buf, 4, n)));
@@ -119,7 +120,7 @@ function connect() {
 async function refreshTopics() {
   try {
     const r = await fetch("/api/status");
-    const st = await r.json();
+    const st = (await r.json()).status || {};
     const sel = document.getElementById("ctl-topic");
     const current = sel.value;
     const topics = [];
@@ -153,3 +154,4 @@ document.getElementById("ctl").addEventListener("submit", async (ev) => {
 });
 
 connect();
+refreshTopics();
