@@ -78,7 +78,10 @@ async def _on_startup(app: web.Application) -> None:
     app[EVENT] = event
 
     def notify() -> None:
-        loop.call_soon_threadsafe(event.set)
+        try:
+            loop.call_soon_threadsafe(event.set)
+        except RuntimeError:  # the loop closed (shutting down): nobody to wake
+            pass
 
     app[HUB].notify = notify
 
