@@ -97,8 +97,9 @@ def cmd_web(args: argparse.Namespace) -> int:
     try:
         import aiohttp  # noqa: F401
     except ImportError:
+        # exitcodes: a missing optional dependency is FAILURE (1), as for plot's matplotlib
         print(f"streamconv web: error: aiohttp is not installed; install it with: {INSTALL}", file=sys.stderr)
-        return exitcodes.USAGE
+        return exitcodes.FAILURE
     import threading
 
     from aiohttp import web

@@ -117,3 +117,12 @@ def test_remote_listen_needs_allow_remote(listen: str) -> None:
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 2
     assert "--allow-remote" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_missing_aiohttp_is_one_line_with_the_install_command() -> None:
+    code = ("import sys; sys.modules['aiohttp'] = None; from streamconv.cli import main; "
+            "sys.exit(main(['web', '--listen', '127.0.0.1:0']))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1, p.stderr  # exitcodes.FAILURE: a missing optional dependency
+    assert p.stderr.strip().splitlines() == [
+        "streamconv web: error: aiohttp is not installed; install it with: pip install 'streamconv[web]'"]
