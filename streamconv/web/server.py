@@ -42,7 +42,35 @@ BATCH_MAX = 2000
 
 HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
 CFG: web.AppKey[dict] = web.AppKey("cfg", dict)
-EVENT: web.AppKey[asyncio.Event] = web.AppKey("event", asyncio.Event)
+
+
+class Wake:
+    """Wakes every waiting client at once when the hub got a message (one future per generation).
+
+    A client takes :attr:`future` before it looks at the hub and waits on it after, so a message
+    that arrives in between is never missed, and one client's wake-up never eats another's.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+
+    def fire(self) -> None:
+        """Wake the waiters (in the loop's thread)."""
+        if not self.future.done():
+            self.future.set_result(None)
+        self.future = self._loop.create_future()
+
+    @staticmethod
+    async def wait(future: asyncio.Future[None], timeout: float = 0.25) -> None:
+        """Wait for ``future`` for at most ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            pass
+
+
+EVENT: web.AppKey[Wake] = web.AppKey("wake", Wake)
 
 
 def make_app(hub: Hub, *, control: str, token: str | None = None, control_timeout: float = 3.0,
@@ -74,12 +102,12 @@ def make_app(hub: Hub, *, control: str, token: str | None = None, control_timeou
 
 async def _on_startup(app: web.Application) -> None:
     loop = asyncio.get_running_loop()
-    event = asyncio.Event()
-    app[EVENT] = event
+    wake = Wake(loop)
+    app[EVENT] = wake
 
     def notify() -> None:
         try:
-            loop.call_soon_threadsafe(event.set)
+            loop.call_soon_threadsafe(wake.fire)
         except RuntimeError:  # the loop closed (shutting down): nobody to wake
             pass
 
@@ -139,6 +167,7 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request)
     sent = -1
     while True:
+        woken = event.future
         frame = hub.newest(topic)
         if frame is not None and frame.version != sent:
             sent = frame.version
@@ -148,16 +177,8 @@ async def _stream(request: web.Request) -> web.StreamResponse:
                 await resp.write(part)
             except (ConnectionResetError, asyncio.CancelledError):
                 break
-        await _wait(event)
+        await Wake.wait(woken, CLIENT_POLL_S)
     return resp
-
-
-async def _wait(event: asyncio.Event) -> None:
-    try:
-        await asyncio.wait_for(event.wait(), CLIENT_POLL_S)
-    except TimeoutError:
-        pass
-    event.clear()
 
 
 async def _ws(request: web.Request) -> web.WebSocketResponse:
@@ -172,6 +193,7 @@ async def _ws(request: web.Request) -> web.WebSocketResponse:
     alive: bool | None = None
     try:
         while not ws.closed and not reader.done():
+            woken = event.future
             now_alive = hub.alive()
             if now_alive != alive:
                 alive = now_alive
@@ -193,7 +215,7 @@ async def _ws(request: web.Request) -> web.WebSocketResponse:
                 sent_stats = hub.stats
                 await ws.send_json({"type": "stats", "stats": sent_stats, "gaps": hub.gaps,
                                     "encoded": hub.encoded})
-            await _wait(event)
+            await Wake.wait(woken, CLIENT_POLL_S)
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
