@@ -95,6 +95,8 @@ def test_token_wrong_is_403_right_sets_a_cookie(tmp_path, web_daemon) -> None:
     try:
         assert _get(f"{w.url}/?token=wrong")[0] == 403
         assert _get(f"{w.url}/snapshot?topic=camera/sharpen")[0] == 403
+        assert _get(f"{w.url}/ws")[0] == 403
+        assert _get(f"{w.url}/stream?topic=camera/sharpen&token=wrong")[0] == 403
         req = urllib.request.Request(f"{w.url}/api/set", data=b'{"topic": "camera/sharpen", "stages": {}}',
                                      headers={"Content-Type": "application/json"})
         try:
