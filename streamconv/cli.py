@@ -26,7 +26,9 @@ DEBUG_ENV = "STREAMCONV_DEBUG"
 
 
 #: The subcommands, in the order ``streamconv --help`` lists them (one module each in commands/).
-COMMANDS = ("run", "subscribe", "ctl", "view", "log", "plot", "filter", "demo", "kernels", "keygen", "bench")
+COMMANDS = (
+    "run", "subscribe", "ctl", "view", "log", "plot", "filter", "demo", "kernels", "keygen", "bench", "web",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
