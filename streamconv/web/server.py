@@ -11,8 +11,11 @@ URLs
 ``/api/set`` (POST JSON)    ``{"topic", "stages"}``: a control ``set``
 
 With a token, every request needs it: ``?token=`` once (it is then kept in a cookie) or the
-cookie; a wrong or missing token is 403.  A metrics endpoint is not served here yet: add the
-route in :func:`make_app` (``app.router.add_get("/metrics", ...)``), the hook left for it.
+cookie; a wrong or missing token is 403.
+
+``/metrics``                Prometheus text, the same metrics as the daemon's ``service.metrics``,
+                            built by :func:`streamconv.metrics.render` from the newest ``_stats``
+                            this viewer received (needs ``streamconv[metrics]``; 501 without).
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ def make_app(hub: Hub, *, control: str, token: str | None = None, control_timeou
     app.router.add_get("/stream", _stream)
     app.router.add_get("/snapshot", _snapshot)
     app.router.add_get("/api/status", _status)
+    app.router.add_get("/metrics", _metrics)
     app.router.add_post("/api/set", _set)
     app.router.add_static("/static/", STATIC)
     return app
@@ -146,6 +150,19 @@ def _topic_or_404(request: web.Request) -> str:
             text=f"404: no frame topic {topic!r}; topics: {', '.join(topics) or '(none yet)'}\n"
                  + json.dumps({"topics": topics}) + "\n")
     return topic
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    try:
+        from streamconv.metrics import render
+    except ImportError:
+        raise web.HTTPNotImplemented(text="501: /metrics needs pip install 'streamconv[metrics]'\n") from None
+    stats = request.app[HUB].stats
+    try:
+        body = render(stats.get("meta", {}) if stats else {})
+    except ImportError:
+        raise web.HTTPNotImplemented(text="501: /metrics needs pip install 'streamconv[metrics]'\n") from None
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
 async def _snapshot(request: web.Request) -> web.Response:

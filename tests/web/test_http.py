@@ -128,3 +128,27 @@ def test_missing_aiohttp_is_one_line_with_the_install_command() -> None:
     assert p.returncode == 1, p.stderr  # exitcodes.FAILURE: a missing optional dependency
     assert p.stderr.strip().splitlines() == [
         "streamconv web: error: aiohttp is not installed; install it with: pip install 'streamconv[web]'"]
+
+
+def test_metrics_are_the_daemon_s_stats_as_prometheus_text(web: Web, web_daemon) -> None:
+    """Every scrape's counters equal one `_stats` message a Subscriber received meanwhile."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    seen: list[dict] = []
+    with Subscriber(web_daemon.publish, ["_stats"]) as sub:
+        deadline = time.monotonic() + 20
+        while True:
+            msg = sub.recv(timeout=5)
+            seen.append({t: v["count"] for t, v in msg.meta["topics"].items()})
+            code, headers, body = _get(web.url + "/metrics")
+            assert code == 200 and headers["Content-Type"].startswith("text/plain"), (code, body[:200])
+            families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+            if "streamconv_messages" in families:
+                counts = {s.labels["topic"]: s.value for s in families["streamconv_messages"].samples
+                          if s.name == "streamconv_messages_total"}
+                if counts and any(all(c.get(t) == v for t, v in counts.items()) for c in seen):
+                    break
+            assert time.monotonic() < deadline, (seen[-3:], body[:800])
+    hist = {s.labels["topic"]: s.value for s in families["streamconv_latency_seconds"].samples
+            if s.name == "streamconv_latency_seconds_count"}
+    assert hist == counts and any(v > 0 for v in counts.values())
