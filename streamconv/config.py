@@ -64,6 +64,7 @@ __all__ = [
     "dump_yaml",
     "format_validation_error",
     "is_loopback_endpoint",
+    "is_loopback_host",
     "load",
     "metrics_address",
     "parse",
@@ -701,11 +702,15 @@ def is_loopback_endpoint(endpoint: str) -> bool:
     scheme, _, rest = endpoint.partition("://")
     if scheme in ("inproc", "ipc"):
         return True
-    host = urlsplit(f"tcp://{rest}").hostname or ""
+    return is_loopback_host(urlsplit(f"tcp://{rest}").hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Return True for ``localhost`` and a loopback address (``127.0.0.0/8``, ``::1``)."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -741,7 +746,7 @@ class ServiceConfig(_Model):
         if v is None:
             return None
         host, _ = metrics_address(v)
-        if not is_loopback_endpoint(f"tcp://{_bracket(host)}:0") and not info.data.get("insecure"):
+        if not is_loopback_host(host) and not info.data.get("insecure"):
             raise ValueError(
                 f"{v!r} is not loopback: /metrics is plain HTTP that anyone who can connect reads; "
                 "use 127.0.0.1:PORT or, knowingly, insecure: true"
@@ -775,10 +780,6 @@ class ServiceConfig(_Model):
                 "CurveZMQ, which runs only with the daemon's secret key"
             )
         return self
-
-
-def _bracket(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def metrics_address(v: str) -> tuple[str, int]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import secrets
 import sys
 from typing import Any
 
+from streamconv import config as cfg
 from streamconv import exitcodes
 from streamconv.commands.options import (
     add_control,
@@ -69,15 +69,6 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def cmd_web(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM."""
     try:
@@ -86,7 +77,7 @@ def cmd_web(args: argparse.Namespace) -> int:
         print(f"streamconv web: error: {exc}", file=sys.stderr)
         return exitcodes.USAGE
     token = args.token
-    if not _is_loopback(host):
+    if not cfg.is_loopback_host(host):
         if not args.allow_remote:
             print(f"streamconv web: error: --listen {args.listen} is not loopback; pass --allow-remote "
                   "(the viewer then needs a token)", file=sys.stderr)

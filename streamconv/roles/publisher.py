@@ -245,7 +245,7 @@ class Publisher(Role):
             raise EndpointInUseError(f"cannot serve service.metrics on {shown}:{port}: {exc}") from None
         self.metrics_server = server
         self.metrics_url = f"http://{shown}:{server.server_port}/metrics"
-        if not cfg.is_loopback_endpoint(f"tcp://{shown}:0"):
+        if not cfg.is_loopback_host(host):
             log.warning("INSECURE: service.metrics %s is reachable from other hosts (insecure: true)",
                         self.metrics_url)
         log.info("publisher %s: Prometheus metrics on %s", self.id, self.metrics_url)
