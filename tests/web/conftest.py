@@ -14,9 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import Daemon, daemon_config, free_port, start_daemon
+from tests.service import conftest as service_conftest
+from tests.service.conftest import Daemon, free_port
 
 pytest.importorskip("aiohttp", reason="pip install 'streamconv[web]'")
+
+#: The daemon fixture of the service tests (a real daemon on free loopback ports).
+daemon = service_conftest.daemon
 
 
 @dataclass
@@ -71,19 +75,8 @@ def stop_web(web: Web) -> None:
 
 
 @pytest.fixture
-def web_daemon(tmp_path: Path) -> Iterator[Daemon]:
-    d = start_daemon(tmp_path, daemon_config(free_port(), free_port()))
-    try:
-        yield d
-    finally:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait(5)
-
-
-@pytest.fixture
-def web(tmp_path: Path, web_daemon: Daemon) -> Iterator[Web]:
-    w = start_web(tmp_path, web_daemon)
+def web(tmp_path: Path, daemon: Daemon) -> Iterator[Web]:
+    w = start_web(tmp_path, daemon)
     try:
         yield w
     finally:

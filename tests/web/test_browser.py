@@ -64,18 +64,20 @@ def _frame_from_img(pg, topic: str) -> tuple[int, np.ndarray]:
     return got[0], cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
 
 
-def test_page_shows_live_frames_charts_and_only_its_origin(page, web: Web, web_daemon, tmp_path) -> None:
+def test_page_shows_live_frames_charts_and_only_its_origin(page, web: Web, daemon, tmp_path) -> None:
     pg, requests = page
     topic = "camera/sharpen"
     frames: dict[int, np.ndarray] = {}
     stop = threading.Event()
 
     def collect() -> None:
-        with Subscriber(web_daemon.publish, [topic]) as sub:
+        with Subscriber(daemon.publish, [topic]) as sub:
             while not stop.is_set():
-                msg = sub.recv(timeout=0.2)
-                if msg is not None:
-                    frames[msg.seq] = np.array(msg.array)
+                try:
+                    msg = sub.recv(timeout=0.2)
+                except TimeoutError:  # nothing yet (the subscription is joining): keep listening
+                    continue
+                frames[msg.seq] = np.array(msg.array)
 
     t = threading.Thread(target=collect, daemon=True)
     t.start()
@@ -118,7 +120,7 @@ def test_page_shows_live_frames_charts_and_only_its_origin(page, web: Web, web_d
     assert any(u.endswith("/static/uPlot.iife.min.js") for u in requests)
 
 
-def test_kernel_change_from_the_page_reaches_the_stream(page, web_daemon) -> None:
+def test_kernel_change_from_the_page_reaches_the_stream(page, daemon) -> None:
     pg, _ = page
     pg.wait_for_function("() => document.getElementById('ctl-topic').options.length > 0")
     pg.select_option("#ctl-topic", "camera/sharpen")
@@ -127,7 +129,7 @@ def test_kernel_change_from_the_page_reaches_the_stream(page, web_daemon) -> Non
     pg.click("#ctl-apply")
     pg.wait_for_function("() => document.getElementById('reply').dataset.ok !== undefined")
     assert pg.inner_text("#reply").startswith("applied"), pg.inner_text("#reply")
-    with Subscriber(web_daemon.publish, ["camera/sharpen"]) as sub:
+    with Subscriber(daemon.publish, ["camera/sharpen"]) as sub:
         deadline = time.monotonic() + 10
         seen = None
         while time.monotonic() < deadline:
@@ -138,13 +140,13 @@ def test_kernel_change_from_the_page_reaches_the_stream(page, web_daemon) -> Non
     assert seen is not None, "no camera/sharpen message with the box kernel in its meta"
 
 
-def test_banner_when_the_daemon_goes_and_comes_back(page, web_daemon, tmp_path) -> None:
+def test_banner_when_the_daemon_goes_and_comes_back(page, daemon, tmp_path) -> None:
     pg, _ = page
     pg.wait_for_function("() => document.body.dataset.alive === 'yes'")
     assert not pg.is_visible("#banner")
-    web_daemon.stop()
+    daemon.stop()
     pg.wait_for_selector("#banner", state="visible", timeout=10_000)
-    cfg = __import__("yaml").safe_load(web_daemon.config_path.read_text())
+    cfg = __import__("yaml").safe_load(daemon.config_path.read_text())
     d2 = start_daemon(tmp_path / "again" if (tmp_path / "again").mkdir() is None else tmp_path, cfg)
     try:
         pg.wait_for_selector("#banner", state="hidden", timeout=20_000)

@@ -36,18 +36,21 @@ def published_frames(endpoint: str, topic: str, seconds: float = 3.0) -> dict[in
     with Subscriber(endpoint, [topic]) as sub:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            msg = sub.recv(timeout=0.5)
-            if msg is not None and msg.topic == topic:
+            try:
+                msg = sub.recv(timeout=0.5)
+            except TimeoutError:  # nothing yet: keep listening until the deadline
+                continue
+            if msg.topic == topic:
                 out[msg.seq] = np.array(msg.array)
     return out
 
 
-def test_snapshot_is_the_published_frame(web: Web, web_daemon) -> None:
+def test_snapshot_is_the_published_frame(web: Web, daemon) -> None:
     topic = "camera/sharpen"
     import threading
 
     frames: dict[int, np.ndarray] = {}
-    t = threading.Thread(target=lambda: frames.update(published_frames(web_daemon.publish, topic)))
+    t = threading.Thread(target=lambda: frames.update(published_frames(daemon.publish, topic)))
     t.start()
     time.sleep(1.0)
     status, headers, body = _get(f"{web.url}/snapshot?topic={topic}")
@@ -90,8 +93,8 @@ def test_unknown_topic_is_404_with_the_topics(web: Web) -> None:
     assert status == 404 and b"camera/sharpen" in body
 
 
-def test_token_wrong_is_403_right_sets_a_cookie(tmp_path, web_daemon) -> None:
-    w = start_web(tmp_path, web_daemon, "--token", "s3cret")
+def test_token_wrong_is_403_right_sets_a_cookie(tmp_path, daemon) -> None:
+    w = start_web(tmp_path, daemon, "--token", "s3cret")
     try:
         assert _get(f"{w.url}/?token=wrong")[0] == 403
         assert _get(f"{w.url}/snapshot?topic=camera/sharpen")[0] == 403
@@ -130,12 +133,12 @@ def test_missing_aiohttp_is_one_line_with_the_install_command() -> None:
         "streamconv web: error: aiohttp is not installed; install it with: pip install 'streamconv[web]'"]
 
 
-def test_metrics_are_the_daemon_s_stats_as_prometheus_text(web: Web, web_daemon) -> None:
+def test_metrics_are_the_daemon_s_stats_as_prometheus_text(web: Web, daemon) -> None:
     """Every scrape's counters equal one `_stats` message a Subscriber received meanwhile."""
     from prometheus_client.parser import text_string_to_metric_families
 
     seen: list[dict] = []
-    with Subscriber(web_daemon.publish, ["_stats"]) as sub:
+    with Subscriber(daemon.publish, ["_stats"]) as sub:
         deadline = time.monotonic() + 20
         while True:
             msg = sub.recv(timeout=5)
