@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from pydantic import BaseModel
 from streamconv import cli
 from streamconv import config as cfg
 from streamconv.errors import ConfigError
+from tests._docs import Block, code_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_PATH = ROOT / "docs" / "configuration.md"
@@ -53,37 +53,7 @@ MODELS = _config_models()
 
 
 # ------------------------------------------------------------------------------ doc parsing
-@dataclass(frozen=True)
-class Block:
-    lang: str
-    text: str
-    line: int  # 1-based line of the opening fence
-    marker: str  # the nearest non-blank line above the fence
-
-
-def _blocks(doc: str) -> list[Block]:
-    lines = doc.splitlines()
-    out: list[Block] = []
-    i = 0
-    while i < len(lines):
-        m = re.match(r"^```(\w*)\s*$", lines[i])
-        if not m:
-            i += 1
-            continue
-        j = i - 1
-        while j >= 0 and not lines[j].strip():
-            j -= 1
-        marker = lines[j].strip() if j >= 0 else ""
-        k = i + 1
-        while k < len(lines) and not lines[k].startswith("```"):
-            k += 1
-        assert k < len(lines), f"unclosed code block at line {i + 1}"
-        out.append(Block(m.group(1), "\n".join(lines[i + 1 : k]) + "\n", i + 1, marker))
-        i = k + 1
-    return out
-
-
-BLOCKS = _blocks(DOC)
+BLOCKS = code_blocks(DOC)
 YAML_BLOCKS = [b for b in BLOCKS if b.lang == "yaml"]
 
 

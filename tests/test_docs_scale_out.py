@@ -17,7 +17,6 @@ import re
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ import yaml
 from streamconv import cli
 from streamconv import config as cfg
 from streamconv.errors import ConfigError
+from tests._docs import code_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_PATH = ROOT / "docs" / "scale-out.md"
@@ -38,32 +38,7 @@ SERVICES = COMPOSE["services"]
 
 
 # ------------------------------------------------------------------------------ the doc's blocks
-@dataclass(frozen=True)
-class Block:
-    lang: str
-    text: str
-    line: int  # 1-based line of the opening fence
-
-
-def _blocks(doc: str) -> list[Block]:
-    lines = doc.splitlines()
-    out: list[Block] = []
-    i = 0
-    while i < len(lines):
-        m = re.match(r"^```(\w*)\s*$", lines[i])
-        if not m:
-            i += 1
-            continue
-        k = i + 1
-        while k < len(lines) and not lines[k].startswith("```"):
-            k += 1
-        assert k < len(lines), f"unclosed code block at line {i + 1}"
-        out.append(Block(m.group(1), "\n".join(lines[i + 1 : k]) + "\n", i + 1))
-        i = k + 1
-    return out
-
-
-BLOCKS = _blocks(DOC)
+BLOCKS = code_blocks(DOC)
 YAML_BLOCKS = [b for b in BLOCKS if b.lang == "yaml"]
 VALID = [b for b in YAML_BLOCKS if not b.text.lstrip().startswith("# invalid:")]
 INVALID = [b for b in YAML_BLOCKS if b.text.lstrip().startswith("# invalid:")]
