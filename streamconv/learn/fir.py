@@ -80,7 +80,7 @@ def _series_1d(name: str, values: ArrayLike) -> NDArray[np.float64]:
         raise StreamconvError(f"invalid {name}: {arr.ndim}D array of shape {arr.shape}; expected 1D")
     if not np.all(np.isfinite(arr)):
         i = int(np.flatnonzero(~np.isfinite(arr))[0])
-        raise StreamconvError(f"invalid {name}: sample {i} is {arr[i]!r}; expected only finite values")
+        raise StreamconvError(f"invalid {name}: sample {i} is {float(arr[i])}; expected only finite values")
     return arr
 
 

@@ -1,0 +1,68 @@
+"""Fitted weights applied live: `ctl set --weights-file` makes laser/smoothed CausalFIR(fitted) of raw."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from streamconv import cli, config
+from streamconv.client import Subscriber
+from tests.learn.conftest import laser_log  # noqa: F401
+from tests.service.test_daemon import fir_reference
+
+pytestmark = pytest.mark.slow
+
+
+def test_fitted_weights_applied_live(daemon, laser_log, tmp_path, capsys):  # noqa: F811
+    out_file = tmp_path / "fit.yaml"
+    assert cli.main(["learn", "fir", str(laser_log), "--taps", "32", "--out", str(out_file)]) == 0
+    (stage,) = config.load(out_file).streams["laser"].outputs["smoothed"]
+    fitted = np.array(stage.weights)
+    new_hash = stage.spec_hash()  # 32 weights: the header names the spec by hash
+
+    by_topic: dict[str, list] = defaultdict(list)
+    deadline = time.monotonic() + 20
+    with Subscriber(daemon.publish, ["laser/raw", "laser/smoothed"], timeout=5.0) as sub:
+        sub.wait_ready(timeout=10)
+        t_start = time.monotonic()
+        while time.monotonic() - t_start < 0.5:  # raw history from before the change
+            msg = sub.recv()
+            by_topic[msg.topic].append(msg)
+        code = cli.main(["ctl", "set", "laser/smoothed", "--weights-file", str(out_file),
+                         "--control", daemon.control])
+        assert code == 0, capsys.readouterr().err
+
+        def new(m):
+            return m.meta["filter"][0].get("spec_hash") == new_hash
+
+        while sum(1 for m in by_topic["laser/smoothed"] if new(m)) < 40:
+            assert time.monotonic() < deadline, {t: len(v) for t, v in by_topic.items()}
+            msg = sub.recv()
+            by_topic[msg.topic].append(msg)
+        assert sub.gaps == 0 and sub.malformed == 0
+
+    raws = sorted(by_topic["laser/raw"], key=lambda m: m.header.meta["first_sample"])
+    first = raws[0].header.meta["first_sample"]
+    series = np.concatenate([m.array for m in raws])
+    assert len(series) == raws[-1].header.meta["first_sample"] + len(raws[-1].array) - first  # contiguous
+    ref = fir_reference(series, fitted)
+    raw_by_seq = {m.seq: m for m in raws}
+    smoothed = sorted(by_topic["laser/smoothed"], key=lambda m: m.seq)
+    changed = [m for m in smoothed if new(m)]
+    old = [m for m in smoothed if not new(m)]
+    assert old and changed and max(m.seq for m in old) < min(m.seq for m in changed)  # one switch-over
+    checked = 0
+    for i, m in enumerate(changed):
+        start = raw_by_seq[m.seq].header.meta["first_sample"] - first
+        expect = ref[start : start + len(m.array)]
+        if i == 0:  # the first new output's window straddles the change: state carried over, no warm-up
+            assert not np.isnan(expect).any(), "collect more raw history before the change"
+        if not np.isnan(expect).any():
+            np.testing.assert_allclose(m.array, expect, rtol=0, atol=1e-9)
+            checked += 1
+    assert checked >= 40
+    status = daemon.request({"cmd": "status"})["status"]
+    assert status["streams"]["laser"]["outputs"]["smoothed"][0]["weights"] == stage.weights
