@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from streamconv import exitcodes
+from streamconv.commands.options import positive_int
 from streamconv.errors import StreamconvError
+
+#: The hand-made bank of ``learn bank`` (streamconv.learn.bank.HANDMADE, not imported at parse time).
+HANDMADE_NAMES = ("edge_detect", "blur", "sharpen", "sobel_x", "sobel_y")
 
 __all__ = ["cmd_learn_bank", "cmd_learn_fir", "cmd_learn_kernel2d", "fir_fragment", "register"]
 
@@ -41,6 +45,16 @@ def _fraction(text: str) -> float:
         value = math.nan
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected a number in (0, 1), e.g. 0.3")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected an integer >= 0")
     return value
 
 
@@ -77,6 +91,44 @@ def register(subparsers: Any) -> None:
                    "`run --config FILE` runs it, `ctl set TOPIC --weights-file FILE` applies it live")
     f.add_argument("--plot", metavar="FILE.png", help="plot the held-out RMSE against taps (matplotlib)")
     f.set_defaults(func=cmd_learn_fir)
+
+    k = sub.add_parser(
+        "kernel2d", help="fit one F x F kernel to pairs of frames (images, .npy arrays or videos)",
+        description="Fit the F x F kernel (correlation, centred, as conv2d and a kernel2d stage) that maps "
+        "INPUT onto TARGET by least squares over every interior pixel window of every frame pair; print "
+        "it and the residual; --out saves it as .npy for a kernel2d stage's `file:`.",
+    )
+    k.add_argument("input", metavar="INPUT",
+                   help="an image, a .npy array ((H, W[, C]) or (N, H, W, C)) or a video")
+    k.add_argument("target", metavar="TARGET", help="the same kind and size: the filtered frames")
+    k.add_argument("--size", type=int, required=True, help="kernel size F (odd)")
+    k.add_argument("--max-frames", type=positive_int, default=100,
+                   help="frames read from a video (default 100)")
+    k.add_argument("--out", metavar="K.npy", help="save the (F, F) kernel (float64 .npy)")
+    k.add_argument("--json", action="store_true", help="print the result as JSON")
+    k.set_defaults(func=cmd_learn_kernel2d)
+
+    b = sub.add_parser(
+        "bank", help="train a bank of 3D filters (a small CNN) on digits; compare with hand-made features",
+        description="Train K filters of F x F (ReLU, 2x2 max pooling, a linear softmax classifier) by "
+        "backpropagation on scikit-learn's digits, beside the same classifier on the hand-made bank "
+        f"({', '.join(HANDMADE_NAMES)}) and on raw pixels, on one held-out split; print test accuracy "
+        "and training time; --out saves the learnt bank as (K, D, F, F) .npy for a bank3d stage.",
+    )
+    b.add_argument("--filters", type=positive_int, default=8, help="K, filters learnt (default 8)")
+    b.add_argument("--size", type=int, default=3, help="F, filter size (odd, default 3)")
+    b.add_argument("--epochs", type=positive_int, default=60,
+                   help="passes over the training set (default 60)")
+    b.add_argument("--seed", type=_seed, default=0,
+                   help="seed of the split, the start and the batches (default 0)")
+    b.add_argument("--test-fraction", type=_fraction, default=0.3, help="held-out share (default 0.3)")
+    b.add_argument("--depth", type=positive_int, default=3,
+                   help="D of the saved bank: the grey filters spread over D channels, w/D each (default 3: "
+                   "the camera's BGR)")
+    b.add_argument("--out", metavar="BANK.npy", help="save the learnt (K, D, F, F) bank")
+    b.add_argument("--plot", metavar="FILE.png", help="draw the learnt filters beside the hand-made ones")
+    b.add_argument("--json", action="store_true", help="print the result as JSON")
+    b.set_defaults(func=cmd_learn_bank)
 
 
 # ---------------------------------------------------------------------------------------------- fir
@@ -207,11 +259,75 @@ def fir_fragment(conf: Any, stream: str, output: str, result: Any, *, source: st
     return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
 
 
-def cmd_learn_kernel2d(args: argparse.Namespace) -> int:  # filled in below
-    """Fit one F x F kernel to frame pairs."""
-    raise NotImplementedError
+def cmd_learn_kernel2d(args: argparse.Namespace) -> int:
+    """Fit one F x F kernel to frame pairs; print it and the residual; save it with ``--out``."""
+    import numpy as np
+
+    from streamconv.learn import kernel2d, logs
+
+    size = kernel2d.check_kernel_size(args.size)
+    inputs = logs.read_frames(args.input, max_frames=args.max_frames)
+    targets = logs.read_frames(args.target, max_frames=args.max_frames)
+    fit = kernel2d.fit_kernel2d(inputs, targets, size)
+    if args.out:
+        np.save(args.out, fit.kernel)
+    if args.json:
+        print(json.dumps({"kernel": fit.kernel.tolist(), "residual_rms": fit.residual_rms,
+                          "target_rms": fit.target_rms, "windows": fit.windows, "pairs": len(inputs)},
+                         indent=2))
+        return exitcodes.OK
+    with np.printoptions(precision=6, suppress=True, linewidth=110):
+        print(fit.kernel)
+    print(f"residual RMS {fit.residual_rms:.3g} (target RMS {fit.target_rms:.3g}) over {fit.windows} windows "
+          f"of {len(inputs)} frame pair(s)")
+    if args.out:
+        print(f"wrote {args.out}: a kernel2d stage loads it as {{kind: kernel2d, file: {args.out}}}")
+    return exitcodes.OK
 
 
-def cmd_learn_bank(args: argparse.Namespace) -> int:  # filled in below
-    """Train the CNN bank on digits."""
-    raise NotImplementedError
+def cmd_learn_bank(args: argparse.Namespace) -> int:
+    """Train the CNN and its baselines on digits; print accuracies and times; save the bank."""
+    import numpy as np
+
+    from streamconv.learn import bank, kernel2d
+
+    kernel2d.check_kernel_size(args.size)
+    try:
+        images, labels = bank.load_digits()
+    except ImportError as exc:
+        print(f"streamconv learn bank: error: {exc}", file=sys.stderr)
+        return exitcodes.FAILURE
+    result = bank.compare_banks(images, labels, filters=args.filters, size=args.size, seed=args.seed,
+                                test_fraction=args.test_fraction, epochs=args.epochs)
+    saved = bank.to_bank3d(result.bank, args.depth)
+    if args.out:
+        np.save(args.out, saved)
+    if args.plot:
+        from streamconv.learn.figures import plot_kernels
+
+        hand = bank.handmade_bank()
+        try:
+            plot_kernels({"learnt": list(result.bank[:, 0]), "hand-made": list(hand[:, 0])}, args.plot,
+                         titles={"learnt": [f"learnt {i}" for i in range(len(result.bank))],
+                                 "hand-made": list(bank.HANDMADE)})
+        except ImportError as exc:
+            print(f"streamconv learn bank: error: {exc}", file=sys.stderr)
+            return exitcodes.FAILURE
+    if args.json:
+        print(json.dumps({"accuracy": result.accuracy, "train_seconds": result.train_seconds,
+                          "samples": {"train": result.n_train, "test": result.n_test},
+                          "bank_shape": list(saved.shape), "bias": result.bias.tolist(),
+                          "seed": args.seed, "epochs": args.epochs}, indent=2))
+        return exitcodes.OK
+    labels_text = {"cnn": f"learnt bank ({args.filters} x {args.size}x{args.size}, CNN)",
+                   "handmade": f"hand-made bank ({', '.join(bank.HANDMADE)})", "raw": "raw pixels"}
+    print(f"digits: {result.n_train} training images, {result.n_test} held out (seed {args.seed})")
+    for name in ("cnn", "handmade", "raw"):
+        print(f"{labels_text[name]:<62} accuracy {result.accuracy[name]:.4f}  "
+              f"trained in {result.train_seconds[name]:.2f} s")
+    if args.out:
+        print(f"wrote {args.out}: a (K, D, F, F) = {tuple(saved.shape)} bank; a bank3d stage loads it as "
+              f"{{kind: bank3d, file: {args.out}}}")
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return exitcodes.OK

@@ -5,6 +5,8 @@ Today a ``streamconv log`` directory (or one of its CSVs) is read by
 exists) plugs in with :func:`register_reader` (``register_reader(".mcap", load_recording)``):
 a reader takes a path and returns the sample series by topic, as
 :class:`~streamconv.sinks.log.Series`; nothing else here changes.
+
+:func:`read_frames` reads the frames of ``learn kernel2d``: an image, a ``.npy`` array or a video.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from streamconv.errors import StreamconvError
 from streamconv.plot import align
 from streamconv.sinks.log import Series, load_log
 
-__all__ = ["READERS", "SamplePair", "read_samples", "register_reader", "sample_pair"]
+__all__ = ["READERS", "SamplePair", "read_frames", "read_samples", "register_reader", "sample_pair"]
 
 Reader = Callable[[Path], dict[str, Series]]
 #: Readers by path suffix (lower case, with the dot); a directory or any other path is a log.
@@ -108,3 +110,53 @@ def sample_pair(series: Mapping[str, Series], raw: str, truth: str, *, source: s
             f"t_capture_ns {int(t[i])}, expected {period} ns (a lost message?); fit on a gap-free log"
         )
     return SamplePair(x, y, t, period)
+
+
+def read_frames(path: str | Path, *, max_frames: int = 100) -> list[NDArray[np.float64]]:
+    """Return the frames of an image, a ``.npy`` array or a video, as float64 ``(H, W[, C])`` arrays.
+
+    A ``.npy`` of 2 or 3 dimensions is one frame (``(H, W)`` or ``(H, W, C)``); of 4 dimensions,
+    ``(N, H, W, C)`` frames.  A video gives its first ``max_frames`` frames (BGR, as OpenCV reads).
+
+    Raises
+    ------
+    StreamconvError
+        A file that cannot be read or holds no frame.
+    """
+    import cv2
+
+    from streamconv.offline import file_kind
+
+    p = Path(path)
+    if not p.is_file():
+        raise StreamconvError(f"no such file: {str(p)!r}")
+    if p.suffix.lower() == ".npy":
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise StreamconvError(f"cannot read {str(p)!r}: {exc}") from None
+        if arr.ndim not in (2, 3, 4) or arr.dtype.kind not in "biuf":
+            raise StreamconvError(
+                f"cannot use {str(p)!r}: a {arr.dtype} array of shape {list(arr.shape)}; expected (H, W), "
+                "(H, W, C) or (N, H, W, C) numbers"
+            )
+        frames = list(arr) if arr.ndim == 4 else [arr]
+    elif file_kind(p) == "image":
+        img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise StreamconvError(f"cannot read image {str(p)!r}: not an image OpenCV can decode")
+        frames = [img]
+    else:
+        cap = cv2.VideoCapture(str(p))
+        frames = []
+        try:
+            while len(frames) < max_frames:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                frames.append(frame)
+        finally:
+            cap.release()
+        if not frames:
+            raise StreamconvError(f"cannot read {str(p)!r}: no frame (not a video OpenCV can decode?)")
+    return [np.asarray(f, dtype=np.float64) for f in frames]
