@@ -1,7 +1,8 @@
-"""Fitted weights applied live: `ctl set --weights-file` makes laser/smoothed CausalFIR(fitted) of raw."""
+"""Learnt filters on a real daemon: fitted weights through `ctl set --weights-file`, a learnt bank."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 
@@ -10,6 +11,7 @@ import pytest
 
 from streamconv import cli, config
 from streamconv.client import Subscriber
+from tests._reference import naive_conv3d
 from tests.learn.conftest import laser_log  # noqa: F401
 from tests.service.test_daemon import fir_reference
 
@@ -66,3 +68,28 @@ def test_fitted_weights_applied_live(daemon, laser_log, tmp_path, capsys):  # no
     assert checked >= 40
     status = daemon.request({"cmd": "status"})["status"]
     assert status["streams"]["laser"]["outputs"]["smoothed"][0]["weights"] == stage.weights
+
+
+def test_learnt_bank_runs_live_on_the_camera(daemon, tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    path = tmp_path / "bank.npy"
+    assert cli.main(["learn", "bank", "--filters", "4", "--epochs", "3", "--out", str(path)]) == 0
+    capsys.readouterr()
+    stages = json.dumps({"kind": "bank3d", "file": str(path)})
+    code = cli.main(["ctl", "set", "camera/learnt", "--stages", stages, "--control", daemon.control])
+    assert code == 0, capsys.readouterr().err
+    learnt = np.load(path)
+    raw_by_seq: dict[int, np.ndarray] = {}
+    deadline = time.monotonic() + 20
+    checked = 0
+    with Subscriber(daemon.publish, ["camera/raw", "camera/learnt"], timeout=5.0) as sub:
+        while checked < 3:
+            assert time.monotonic() < deadline, f"checked {checked}"
+            msg = sub.recv()
+            if msg.topic == "camera/raw":
+                raw_by_seq[msg.seq] = np.array(msg.array)
+            elif msg.seq in raw_by_seq:
+                assert msg.kind == "features" and msg.array.shape == (120, 160, 4)
+                expect = naive_conv3d(raw_by_seq[msg.seq].astype(np.float64), learnt, padding="same")
+                np.testing.assert_allclose(msg.array, expect, rtol=1e-5, atol=1e-3)
+                checked += 1
