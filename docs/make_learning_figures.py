@@ -96,6 +96,25 @@ def laser_figures(log: Path) -> None:
     fig.savefig(IMG / "learning_traces.png")
 
 
+def simulated(minutes: float) -> None:
+    """The same comparison on a longer series from the laser simulator directly (not a daemon log)."""
+    from streamconv.sources.laser import LaserSimulator
+
+    n = round(minutes * 60 * 100)
+    chunk = LaserSimulator(seed=0).read(n, 0)  # the default laser source: 100 Hz, noise 0.5, seed 0
+    hand = list(config.DEFAULT_WEIGHTS)
+    result = fir.compare_filters(chunk.values, chunk.truth, TAPS, dt=0.01, configured=hand)
+    s, sw = result.scores, result.sweep
+    print(f"simulator, {minutes:g} min ({n} samples): {result.n_train} training, {result.n_test} held out\n")
+    print("| filter | held-out RMSE (m) | lag (samples) |\n|---|---|---|")
+    rows = [("raw", s["raw"]), ("hand-set 7 taps", s["configured"])]
+    rows += [(f"fitted {m} taps", sw[m]) for m in TAPS]
+    rows += [(f"CV Kalman, tuned (q = {result.kalman.q:.3g}, r = {result.kalman.r:.3g})", s["kalman"])]
+    for name, sc in rows:
+        print(f"| {name} | {sc.rmse:.3f} | {sc.lag_samples:.2f} |")
+    print()
+
+
 def bank_figures() -> None:
     images, labels = bank.load_digits()
     print("| features | filters | test accuracy | training time (s) |\n|---|---|---|---|")
@@ -120,11 +139,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("log", type=Path, help="a `streamconv log` directory of the laser (made by --record)")
     p.add_argument("--record", action="store_true", help="record a 60 s log into LOG first")
+    p.add_argument("--simulate-minutes", type=float, default=10.0,
+                   help="minutes of the longer comparison on the simulator directly (default 10)")
     args = p.parse_args()
     IMG.mkdir(exist_ok=True)
     if args.record:
         record(args.log)
     laser_figures(args.log)
+    simulated(args.simulate_minutes)
     bank_figures()
     return 0
 
