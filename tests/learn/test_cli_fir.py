@@ -90,3 +90,28 @@ def test_nan_and_gap_and_missing_log_are_exit_2(tmp_path, capsys):
     assert code == 2 and len(err.strip().splitlines()) == 1
     code, _, err = run(["learn", "fir", str(tmp_path / "rec.mcap"), "--taps", "7"], capsys)
     assert code == 2 and "not available yet" in err
+
+
+def test_a_reader_plugs_in_by_suffix(tmp_path, monkeypatch, capsys):
+    from streamconv.learn import logs
+    from streamconv.sinks.log import Series
+
+    raw, truth = laser(1500)
+    t = np.arange(1500, dtype=np.int64) * 10_000_000
+    seq = np.arange(1500, dtype=np.int64)
+    fake = {"laser/raw": Series("laser/raw", t, seq, raw),
+            "laser/truth": Series("laser/truth", t, seq, truth)}
+    monkeypatch.setitem(logs.READERS, ".mcap", lambda path: fake)
+    code, out, err = run(["learn", "fir", str(tmp_path / "rec.mcap"), "--taps", "7", "--json"], capsys)
+    assert code == 0, err
+    np.testing.assert_allclose(json.loads(out)["weights"], fir.fit_fir(raw[:1050], truth[:1050], 7))
+
+
+def test_weights_file_names_the_outputs_it_has(tmp_path):
+    path = tmp_path / "two.yaml"
+    outputs = {"a": {"kind": "causal_fir", "weights": [1.0]},
+               "b": {"kind": "causal_fir", "weights": [0.5, 0.5]}}
+    path.write_text(yaml.safe_dump({"streams": {"laser": {"source": {"kind": "laser"}, "outputs": outputs}}}))
+    assert _stages_from_file(str(path), "laser/b")[0]["weights"] == [0.5, 0.5]
+    with pytest.raises(ValueError, match=r"no output 'laser/c' in the file; it has \['laser/a', 'laser/b'\]"):
+        _stages_from_file(str(path), "laser/c")
