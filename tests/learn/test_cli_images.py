@@ -82,3 +82,31 @@ def test_bank_json_and_saved_bank(tmp_path, capsys):
 def test_bank_even_size_is_exit_2(capsys):
     code, _, err = run(["learn", "bank", "--size", "4"], capsys)
     assert code == 2 and "invalid kernel size 4" in err and len(err.strip().splitlines()) == 1
+
+
+def _write_video(path, frames):
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 10, frames[0].shape[1::-1])
+    if not w.isOpened():
+        pytest.skip("no FFV1 encoder in this OpenCV")
+    for f in frames:
+        w.write(f)
+    w.release()
+
+
+def test_kernel2d_from_video_pairs(tmp_path, capsys):
+    smooth = [cv2.GaussianBlur((RNG.random((48, 64, 3)) * 255).astype(np.uint8), (5, 5), 0) for _ in range(4)]
+    k = kernels.get("sharpen")
+    sharp = [np.clip(np.rint(conv2d(f.astype(np.float64), k, padding="same")), 0, 255).astype(np.uint8)
+             for f in smooth]
+    _write_video(tmp_path / "in.avi", smooth)  # lossless: the target is the kernel's output rounded to uint8
+    _write_video(tmp_path / "out.avi", sharp)
+    code, text, err = run(["learn", "kernel2d", str(tmp_path / "in.avi"), str(tmp_path / "out.avi"),
+                           "--size", "3", "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(text)
+    assert data["pairs"] == 4
+    np.testing.assert_allclose(data["kernel"], k, atol=0.02)  # rounding to uint8 is the only noise
+    _write_video(tmp_path / "small.avi", [f[:40] for f in smooth])
+    code, _, err = run(["learn", "kernel2d", str(tmp_path / "in.avi"), str(tmp_path / "small.avi"),
+                        "--size", "3"], capsys)
+    assert code == 2 and "expected the same size" in err and len(err.strip().splitlines()) == 1
