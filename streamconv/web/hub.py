@@ -1,9 +1,12 @@
 """The web viewer's shared state: the newest JPEG of each frame topic, sample batches, ``_stats``.
 
 A :class:`Hub` is a :class:`streamconv.sinks.base.Sink` that :func:`streamconv.sinks.base.pump`
-feeds from one subscriber thread.  Each frame is JPEG-encoded once, here, however many browsers
-watch; every client then reads the newest encoded frame of a topic (a slow client skips frames,
-it never queues them).  Samples are kept in a bounded per-topic ring with an absolute index, so
+feeds from one subscriber thread.  Each frame is JPEG-encoded at most once, however many browsers
+watch, and only when somebody looks: while a page or an MJPEG stream is open (:meth:`Hub.watch`)
+the subscriber thread encodes every frame as it arrives; with nobody watching it only keeps the
+newest array of each topic, and a ``/snapshot`` encodes that one on demand (:meth:`Hub.newest`).
+Every client reads the newest encoded frame of a topic (a slow client skips frames, it never
+queues them).  Samples are kept in a bounded per-topic ring with an absolute index, so
 each client sends what it has not sent yet (at most :data:`SAMPLE_KEEP` of them).
 
 Examples
@@ -25,7 +28,8 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +70,12 @@ class Hub:
 
     def __init__(self, *, notify: Callable[[], None] | None = None, quality: int = JPEG_QUALITY) -> None:
         self._lock = threading.Lock()
+        self._encode_lock = threading.Lock()
+        #: The newest message of each frame topic and its version (encoded or not).
+        self._raw: dict[str, tuple[Any, int]] = {}
+        #: The newest *encoded* frame of each topic (may be older than ``_raw`` when nobody watches).
         self.frames: dict[str, Frame] = {}
+        self.watchers = 0
         self._samples: dict[str, deque[float]] = {}
         self._sample_total: dict[str, int] = {}
         self.stats: dict[str, Any] = {}
@@ -82,11 +91,12 @@ class Hub:
         """Take one message: encode a frame once, append samples, keep the newest ``_stats``."""
         kind = msg.kind
         if kind in ("frame", "features"):
-            jpeg = self._encode(msg.array, kind)
             with self._lock:
                 self._version += 1
-                self.frames[msg.topic] = Frame(msg.topic, msg.seq, msg.t_capture_ns, jpeg, self._version)
-                self.encoded += 1
+                self._raw[msg.topic] = (msg, self._version)
+                watched = self.watchers > 0
+            if watched:
+                self._encode_newest(msg.topic)
         elif kind == "samples":
             values = [float(v) if np.isfinite(v) else None for v in np.ravel(msg.array)]
             with self._lock:
@@ -109,10 +119,21 @@ class Hub:
         """Whether a message arrived in the last ``within_s`` seconds."""
         return self.last_message > 0 and time.monotonic() - self.last_message < within_s
 
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        """Count a watching client while the block runs: frames are encoded as they arrive."""
+        with self._lock:
+            self.watchers += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.watchers -= 1
+
     def frame_topics(self) -> list[str]:
         """Return the frame topics seen so far, sorted."""
         with self._lock:
-            return sorted(self.frames)
+            return sorted(self._raw)
 
     def sample_topics(self) -> list[str]:
         """Return the sample topics seen so far, sorted."""
@@ -120,9 +141,35 @@ class Hub:
             return sorted(self._samples)
 
     def newest(self, topic: str) -> Frame | None:
-        """Return the newest encoded frame of ``topic`` (None before the first)."""
+        """Return the newest frame of ``topic``, encoding it now if nobody has (None before the first).
+
+        This may take a JPEG encode's time: call it from a worker thread, not an event loop.
+        """
+        with self._lock:
+            if topic not in self._raw:
+                return None
+        return self._encode_newest(topic)
+
+    def newest_encoded(self, topic: str) -> Frame | None:
+        """Return the newest frame of ``topic`` already encoded, without encoding (never blocks long)."""
         with self._lock:
             return self.frames.get(topic)
+
+    def _encode_newest(self, topic: str) -> Frame | None:
+        """Encode the newest message of ``topic`` unless it is already (one encode per version)."""
+        with self._encode_lock:
+            with self._lock:
+                msg, version = self._raw[topic]
+                done = self.frames.get(topic)
+            if done is not None and done.version == version:
+                return done
+            frame = Frame(topic, msg.seq, msg.t_capture_ns, self._encode(msg.array, msg.kind), version)
+            with self._lock:
+                current = self.frames.get(topic)
+                if current is None or current.version < version:
+                    self.frames[topic] = frame
+                self.encoded += 1
+            return frame
 
     def samples_since(self, topic: str, index: int) -> tuple[int, list[float]]:
         """Return ``(total, values)``: the samples of ``topic`` after absolute ``index`` that are kept."""

@@ -144,7 +144,7 @@ async def _index(request: web.Request) -> web.Response:
 def _topic_or_404(request: web.Request) -> str:
     hub = request.app[HUB]
     topic = request.query.get("topic", "")
-    if hub.newest(topic) is None:
+    if topic not in hub.frame_topics():
         topics = hub.frame_topics()
         raise web.HTTPNotFound(
             text=f"404: no frame topic {topic!r}; topics: {', '.join(topics) or '(none yet)'}\n"
@@ -167,7 +167,7 @@ async def _metrics(request: web.Request) -> web.Response:
 
 async def _snapshot(request: web.Request) -> web.Response:
     topic = _topic_or_404(request)
-    frame = request.app[HUB].newest(topic)
+    frame = await asyncio.to_thread(request.app[HUB].newest, topic)  # encodes if nobody watches
     assert frame is not None
     return web.Response(body=frame.jpeg, content_type="image/jpeg",
                         headers={"X-Seq": str(frame.seq), "X-Capture-Ns": str(frame.t_capture_ns),
@@ -183,18 +183,20 @@ async def _stream(request: web.Request) -> web.StreamResponse:
         "Content-Type": f"multipart/x-mixed-replace; boundary={boundary}", "Cache-Control": "no-store"})
     await resp.prepare(request)
     sent = -1
-    while True:
-        woken = event.future
-        frame = hub.newest(topic)
-        if frame is not None and frame.version != sent:
-            sent = frame.version
-            part = (f"--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame.jpeg)}\r\n"
-                    f"X-Seq: {frame.seq}\r\n\r\n").encode() + frame.jpeg + b"\r\n"
-            try:
-                await resp.write(part)
-            except (ConnectionResetError, asyncio.CancelledError):
-                break
-        await Wake.wait(woken, CLIENT_POLL_S)
+    with hub.watch():
+        frame = await asyncio.to_thread(hub.newest, topic)  # the first part at once
+        while True:
+            woken = event.future
+            if frame is not None and frame.version != sent:
+                sent = frame.version
+                part = (f"--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(frame.jpeg)}"
+                        f"\r\nX-Seq: {frame.seq}\r\n\r\n").encode() + frame.jpeg + b"\r\n"
+                try:
+                    await resp.write(part)
+                except (ConnectionResetError, asyncio.CancelledError):
+                    break
+            await Wake.wait(woken, CLIENT_POLL_S)
+            frame = hub.newest_encoded(topic)
     return resp
 
 
@@ -208,35 +210,36 @@ async def _ws(request: web.Request) -> web.WebSocketResponse:
     sent_samples: dict[str, int] = {}
     sent_stats: Any = None
     alive: bool | None = None
-    try:
-        while not ws.closed and not reader.done():
-            woken = event.future
-            now_alive = hub.alive()
-            if now_alive != alive:
-                alive = now_alive
-                await ws.send_json({"type": "status", "alive": alive})
-            for topic in hub.frame_topics():
-                frame = hub.newest(topic)
-                if frame is not None and sent_frames.get(topic) != frame.version:
-                    sent_frames[topic] = frame.version
-                    await ws.send_bytes(pack_frame(frame))  # newest only: a slow client skips
-            batch: dict[str, list[float | None]] = {}
-            for topic in hub.sample_topics():
-                total, values = hub.samples_since(topic, sent_samples.get(topic, 0))
-                sent_samples[topic] = total
-                if values:
-                    batch[topic] = values[-BATCH_MAX:]
-            if batch:
-                await ws.send_json({"type": "samples", "topics": batch})
-            if hub.stats and hub.stats is not sent_stats:
-                sent_stats = hub.stats
-                await ws.send_json({"type": "stats", "stats": sent_stats, "gaps": hub.gaps,
-                                    "encoded": hub.encoded})
-            await Wake.wait(woken, CLIENT_POLL_S)
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
-    finally:
-        reader.cancel()
+    with hub.watch():
+        try:
+            while not ws.closed and not reader.done():
+                woken = event.future
+                now_alive = hub.alive()
+                if now_alive != alive:
+                    alive = now_alive
+                    await ws.send_json({"type": "status", "alive": alive})
+                for topic in hub.frame_topics():
+                    frame = hub.newest_encoded(topic)
+                    if frame is not None and sent_frames.get(topic) != frame.version:
+                        sent_frames[topic] = frame.version
+                        await ws.send_bytes(pack_frame(frame))  # newest only: a slow client skips
+                batch: dict[str, list[float | None]] = {}
+                for topic in hub.sample_topics():
+                    total, values = hub.samples_since(topic, sent_samples.get(topic, 0))
+                    sent_samples[topic] = total
+                    if values:
+                        batch[topic] = values[-BATCH_MAX:]
+                if batch:
+                    await ws.send_json({"type": "samples", "topics": batch})
+                if hub.stats and hub.stats is not sent_stats:
+                    sent_stats = hub.stats
+                    await ws.send_json({"type": "stats", "stats": sent_stats, "gaps": hub.gaps,
+                                        "encoded": hub.encoded})
+                await Wake.wait(woken, CLIENT_POLL_S)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            reader.cancel()
     return ws
 
 

@@ -109,6 +109,11 @@ def test_page_shows_live_frames_charts_and_only_its_origin(page, web: Web, daemo
     assert diff < JPEG_TOLERANCE, diff
     samples = pg.evaluate("() => window.streamconv.samples")
     assert samples > 200
+    # _stats as a table: a row per topic, its message count what the daemon counted (> 0).
+    pg.wait_for_selector("#stats-table tr[data-topic='camera/sharpen']")
+    cells = pg.eval_on_selector_all("#stats-table tr[data-topic='camera/sharpen'] td",
+                                    "(tds) => tds.map((td) => td.textContent)")
+    assert cells[0] == "camera/sharpen" and int(cells[4]) > 0 and float(cells[1]) > 0, cells
     lat = pg.evaluate("() => window.streamconv.latencies.slice().sort((a, b) => a - b)")
     if lat:
         print(f"capture -> page latency over {len(lat)} frames: p50 {lat[len(lat) // 2]:.1f} ms,"

@@ -89,6 +89,36 @@ function order(name) {
   return { raw: 0, smoothed: 1, truth: 2 }[name] ?? 3;
 }
 
+function fmt(v, digits) {
+  return v === null || v === undefined ? "-" : Number(v).toFixed(digits);
+}
+
+// _stats as a table: one row per topic (rate, latency p50/p99, messages, drops, malformed, errors).
+function showStats(meta, msg) {
+  const table = document.createElement("table");
+  table.id = "stats-table";
+  const head = table.createTHead().insertRow();
+  for (const h of ["topic", "rate /s", "p50 ms", "p99 ms", "messages", "drops", "malformed", "errors"]) {
+    const th = document.createElement("th");
+    th.textContent = h;
+    head.append(th);
+  }
+  const body = table.createTBody();
+  for (const [topic, t] of Object.entries(meta.topics || {}).sort()) {
+    const row = body.insertRow();
+    row.dataset.topic = topic;
+    const cells = [topic, fmt(t.rate_hz, 1), fmt(t.latency_p50_ms, 2), fmt(t.latency_p99_ms, 2),
+                   t.count, t.drops, t.malformed, t.errors];
+    for (const c of cells) row.insertCell().textContent = c;
+  }
+  const foot = document.createElement("div");
+  foot.className = "stats-foot";
+  foot.textContent = `up ${fmt(meta.uptime_s, 0)} s · subscribers ${meta.subscribers ?? "-"} · ` +
+    `malformed ${meta.malformed ?? 0} · drops ${meta.drops ?? 0} · gaps seen here ${msg.gaps} · ` +
+    `JPEG encodes ${msg.encoded}`;
+  document.getElementById("stats").replaceChildren(table, foot);
+}
+
 function setAlive(alive) {
   state.alive = alive;
   document.body.dataset.alive = alive ? "yes" : "no";
@@ -106,9 +136,7 @@ function connect() {
     const msg = JSON.parse(ev.data);
     if (msg.type === "samples") onSamples(msg.topics);
     else if (msg.type === "status") setAlive(msg.alive);
-    else if (msg.type === "stats") {
-      document.getElementById("stats").textContent = JSON.stringify(msg.stats.meta, null, 1);
-    }
+    else if (msg.type === "stats") showStats(msg.stats.meta || {}, msg);
   };
   ws.onclose = () => {
     document.getElementById("conn").textContent = "disconnected from the viewer; retrying";

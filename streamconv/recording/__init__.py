@@ -1,0 +1,1 @@
+"""MCAP recording and replay, and the viewer encodings shared with the Foxglove server."""
