@@ -169,9 +169,16 @@ class Classifier:
         """Return the share of ``images`` classified as ``labels``."""
         return float(np.mean(self.predict(images) == labels))
 
-    def step(self, cols: NDArray[np.float64] | None, images: NDArray[np.float64], labels: NDArray[np.int64],
-             *, lr: float, t: int, decay: float) -> float:
-        """One Adam step on a batch (cross-entropy, L2 ``decay`` on the weights); return the loss."""
+    def gradients(
+        self, cols: NDArray[np.float64] | None, images: NDArray[np.float64], labels: NDArray[np.int64],
+        *, decay: float = 0.0,
+    ) -> tuple[float, dict[str, NDArray[np.float64]]]:
+        """Return the mean cross-entropy of a batch and its gradient by backpropagation.
+
+        The gradient is taken for ``weights`` and ``offset``, and for ``bank`` and ``bias`` when
+        the bank is learnt; ``decay`` adds the L2 term ``decay * w`` to the weights' and bank's
+        (the loss returned is the cross-entropy alone).  ``cols`` is :func:`im2col` of ``images``.
+        """
         n = images.shape[0]
         h, cache = self._features(cols, images)
         s = h @ self.weights + self.offset
@@ -192,6 +199,12 @@ class Classifier:
             gbank = (gz2.T @ cols.reshape(-1, cols.shape[-1])).reshape(self.bank.shape)
             grads["bank"] = gbank + decay * self.bank
             grads["bias"] = gz2.sum(axis=0)
+        return loss, grads
+
+    def step(self, cols: NDArray[np.float64] | None, images: NDArray[np.float64], labels: NDArray[np.int64],
+             *, lr: float, t: int, decay: float) -> float:
+        """One Adam step (Kingma and Ba 2015, default betas) on a batch; return its loss."""
+        loss, grads = self.gradients(cols, images, labels, decay=decay)
         for name, grad in grads.items():
             m, v = self._moments.get(name, (np.zeros_like(grad), np.zeros_like(grad)))
             m = 0.9 * m + 0.1 * grad
