@@ -12,13 +12,12 @@ import pytest
 from streamconv import cli, config
 from streamconv.client import Subscriber
 from tests._reference import naive_conv3d
-from tests.learn.conftest import laser_log  # noqa: F401
 from tests.service.test_daemon import fir_reference
 
 pytestmark = pytest.mark.slow
 
 
-def test_fitted_weights_applied_live(daemon, laser_log, tmp_path, capsys):  # noqa: F811
+def test_fitted_weights_applied_live(daemon, laser_log, tmp_path, capsys):
     out_file = tmp_path / "fit.yaml"
     assert cli.main(["learn", "fir", str(laser_log), "--taps", "32", "--out", str(out_file)]) == 0
     (stage,) = config.load(out_file).streams["laser"].outputs["smoothed"]
