@@ -52,6 +52,7 @@ __all__ = [
     "LaserSourceConfig",
     "LinkAddress",
     "LinksConfig",
+    "ReplaySourceConfig",
     "ServiceConfig",
     "StageConfig",
     "StreamConfig",
@@ -600,8 +601,54 @@ class CameraSourceConfig(_Model):
     loop: bool = False
 
 
+class ReplaySourceConfig(_Model):
+    """A recorded topic played again as a source (``streamconv record``'s MCAP file): the tuning loop.
+
+    ``topics`` is the recorded input, ``[laser/raw]``, optionally with its truth,
+    ``[laser/raw, laser/truth]``; a frame topic must hold uint8 BGR frames (``camera/raw``).
+    ``rate`` scales the recorded rate (samples/s or frames/s, from the file).  What the stream
+    delivers, its rate and frame size are read from the file when the config is validated, so a
+    missing file or topic is a config error.
+    """
+
+    kind: Literal["replay"] = "replay"
+    path: Path
+    topics: list[str] = Field(min_length=1, max_length=2)
+    rate: float = Field(default=1.0, gt=0, le=1000)
+    loop: bool = False
+    _probe: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _read_file(self) -> ReplaySourceConfig:
+        from streamconv.sources.replay import probe
+
+        self._probe = probe(self.path, self.topics)
+        return self
+
+    @property
+    def items(self) -> Items:
+        """``'samples'`` or ``'frames'``: what the recorded topic is."""
+        return self._probe.items
+
+    @property
+    def width(self) -> int | None:
+        """Frame width of the recorded frames (None for samples)."""
+        return self._probe.width
+
+    @property
+    def height(self) -> int | None:
+        """Frame height of the recorded frames (None for samples)."""
+        return self._probe.height
+
+    @property
+    def recorded_rate_hz(self) -> float:
+        """Samples or frames per second in the recording."""
+        return self._probe.rate_hz
+
+
 SourceConfig = Annotated[
-    LaserSourceConfig | SyntheticSourceConfig | CameraSourceConfig, Field(discriminator="kind")
+    LaserSourceConfig | SyntheticSourceConfig | CameraSourceConfig | ReplaySourceConfig,
+    Field(discriminator="kind"),
 ]
 
 
