@@ -258,9 +258,8 @@ class Recorder:
                 f.writer.add_message(cid, log_time, data, publish_time, seq & 0xFFFFFFFF)
         except OSError as exc:
             self._fail(before, exc)
-        if f.out.tell() != before:
-            f.pending = 0
-        f.pending += 1
+        # a chunk reached the file: the messages in it (this one too) are safe
+        f.pending = 0 if f.out.tell() != before else f.pending + 1
 
     def _fail(self, last_whole: int, exc: OSError) -> None:
         """Cut the file back to its last whole chunk, end it with a bare footer, raise."""
