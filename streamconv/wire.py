@@ -24,7 +24,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -186,11 +186,15 @@ class Message:
         The validated header.
     array : ndarray of shape ``header.shape`` and dtype ``header.dtype``
         Read-only; a zero-copy view of the received payload unless decoded with ``copy=True``.
+    header_json : bytes or None
+        The header exactly as received (set by :func:`decode`): what a recording stores, so it
+        holds the bytes that came over the wire.
     """
 
     topic: str
     header: Header
     array: NDArray[Any]
+    header_json: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def seq(self) -> int:
@@ -494,7 +498,7 @@ def decode(
     if copy:
         array = array.copy()
     array.flags.writeable = False
-    return Message(topic, header, array)
+    return Message(topic, header, array, bytes(_buffer(frames[1])))
 
 
 def _checked(

@@ -22,6 +22,8 @@ from streamconv.commands.options import (
 __all__ = ["INSTALL", "cmd_record", "register"]
 
 INSTALL = "pip install 'streamconv[record]'"
+#: After a stop, messages already queued are still recorded for at most this long (seconds).
+DRAIN_S = 30.0
 
 _EPILOG = """\
 channels of the file (one of each per topic):
@@ -85,11 +87,13 @@ class _Progress:
     def gap(self, topic: str, epoch: str, expected: int, got: int) -> None:
         self.recorder.gap(topic, epoch, expected, got)
 
-    def line(self) -> str:
+    def line(self, unwritten: int | None = None) -> str:
         r, s = self.recorder, self.sub
         dropped = sum(s.dropped.values())
+        end = "" if unwritten is None else f", {unwritten} not written (queued at stop)"
+        lost = dropped + s.gaps + (unwritten or 0)
         return (f"{r.messages} messages, {r.bytes_written / 1e6:.1f} MB, {len(r.files)} file(s), "
-                f"drops {dropped + s.gaps} ({s.gaps} missing seq, {dropped} dropped here), "
+                f"drops {lost} ({s.gaps} missing seq, {dropped} dropped here{end}), "
                 f"queued {s.queued_bytes / 1e6:.1f} MB")
 
     def tick(self, now: float) -> bool:
@@ -149,14 +153,17 @@ def cmd_record(args: argparse.Namespace) -> int:
                   f" -> {out} (Ctrl-C to stop)", file=sys.stderr, flush=True)
             t0 = time.monotonic()
             try:
-                pump(sub, progress, stop=stop, duration=args.duration, count=args.count, tick_s=1.0)
+                # after a stop, what is queued is still written (for up to DRAIN_S)
+                pump(sub, progress, stop=stop, duration=args.duration, count=args.count, tick_s=1.0,
+                     drain_s=DRAIN_S)
                 forward_gaps(sub, progress)
             except KeyboardInterrupt:  # a second signal: finish the file and exit
                 forced = True
             except RecordingFailed as exc:
                 failed = str(exc)
             elapsed = time.monotonic() - t0
-            line = progress.line()
+            unwritten = sub.queued  # still queued after the drain: lost, and said so
+            line = progress.line(unwritten)
     except FileExistsError:
         print(f"streamconv record: error: {out} exists; pass --force to overwrite it", file=sys.stderr)
         return exitcodes.USAGE

@@ -21,6 +21,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+import numpy as np
+
 from streamconv import wire
 from streamconv.errors import WireError
 
@@ -32,8 +34,17 @@ _LEN = struct.Struct("<I")
 
 
 def pack(msg: Any) -> bytes:
-    """Return the native bytes of a decoded message: header length, header JSON, payload."""
-    _, header, payload = wire.encode_message(msg)
+    """Return the native bytes of a decoded message: header length, header JSON, payload.
+
+    A message from :func:`streamconv.wire.decode` keeps its header as received
+    (``header_json``): that is stored as it is; any other message is encoded again.
+    """
+    header = getattr(msg, "header_json", None)
+    if header is None:
+        _, header, payload = wire.encode_message(msg)
+    else:
+        a = np.ascontiguousarray(msg.array)
+        payload = memoryview(a.reshape(-1).view(np.uint8)) if a.size else b""
     return b"".join((_LEN.pack(len(header)), header, payload))  # type: ignore[arg-type]
 
 

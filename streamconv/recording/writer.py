@@ -33,7 +33,7 @@ import json
 import os
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,10 @@ def segment_path(path: Path, index: int, *, rotating: bool) -> Path:
     return path.with_name(f"{path.stem}_{index}{path.suffix}") if rotating else path
 
 
+#: At most this many parts go to one ``writev`` (IOV_MAX is 1024 on Linux).
+_IOV_PARTS = 256
+
+
 class _Direct:
     """A write-only file on its descriptor: no user-space buffer (what is written is in the kernel)."""
 
@@ -83,6 +87,19 @@ class _Direct:
             done += os.write(self.fd, view[done:])
         self.pos += done
         return done
+
+    def writev(self, parts: Sequence[Any]) -> int:
+        """Write ``parts`` in order, with one ``writev`` when they are few (a frame is not copied)."""
+        if len(parts) > _IOV_PARTS:  # many small messages: one copy is cheaper than many calls
+            return self.write(b"".join(parts))
+        views = [memoryview(p).cast("B") for p in parts]
+        total = sum(len(v) for v in views)
+        done = os.writev(self.fd, views)
+        self.pos += done
+        if done < total:  # a short write (rare on files): the rest the slow way
+            rest = b"".join(bytes(v) for v in views)[done:]
+            self.write(rest)
+        return total
 
     def tell(self) -> int:
         return self.pos
@@ -146,12 +163,11 @@ class Recorder:
         overwrite: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from mcap.writer import CompressionType
-
         self.path = Path(path)
         self.viewer = viewer
-        self.compression = {"none": CompressionType.NONE, "zstd": CompressionType.ZSTD,
-                            "lz4": CompressionType.LZ4}[compression]
+        if compression not in ("none", "zstd", "lz4"):
+            raise ValueError(f"invalid compression {compression!r}; expected none, zstd or lz4")
+        self.compression = "" if compression == "none" else compression
         self.chunk_size = chunk_size
         self.max_bytes = max_bytes
         self.max_duration_s = max_duration_s
@@ -169,12 +185,12 @@ class Recorder:
 
     # -- files ----------------------------------------------------------------------------------
     def _open(self, index: int) -> None:
-        from mcap.writer import Writer
+        from streamconv.recording.mcapfile import McapWriter
 
         path = segment_path(self.path, index, rotating=self.rotating)
         out = _Direct(path, overwrite=self.overwrite)
-        writer = Writer(out, chunk_size=self.chunk_size, compression=self.compression)  # type: ignore[arg-type]
-        writer.start(profile=PROFILE, library=LIBRARY)
+        writer = McapWriter(out, chunk_size=self.chunk_size, compression=self.compression, profile=PROFILE,
+                            library=LIBRARY)
         self._file = _File(path, out, writer, self.clock())
         self.files.append(path)
 
@@ -227,13 +243,17 @@ class Recorder:
         assert self._file is not None, "the recorder is closed"
         t_capture = int(msg.t_capture_ns)
         t_publish = msg.t_publish_ns if msg.t_publish_ns is not None else t_capture
-        items = [(self._channel(msg.topic, native.ENCODING, None, {"stream": msg.stream, "kind": msg.kind}),
-                  t_capture, native.pack(msg))]
-        if self.viewer:
-            for vm in viewer.viewer_messages(msg):
-                s = viewer.schema(vm.schema_name)
-                cid = self._channel(vm.channel, s.message_encoding, vm.schema_name, {"topic": msg.topic})
-                items.append((cid, vm.log_time_ns, vm.data))
+
+        def items() -> list[tuple[int, int, Any]]:
+            out = [(self._channel(msg.topic, native.ENCODING, None, {"stream": msg.stream, "kind": msg.kind}),
+                    t_capture, native.pack(msg))]
+            if self.viewer:
+                for vm in viewer.viewer_messages(msg):
+                    s = viewer.schema(vm.schema_name)
+                    cid = self._channel(vm.channel, s.message_encoding, vm.schema_name, {"topic": msg.topic})
+                    out.append((cid, vm.log_time_ns, vm.data))
+            return out
+
         self._add(items, t_publish, msg.seq)
         self.messages += 1
         self.per_topic[msg.topic] = self.per_topic.get(msg.topic, 0) + 1
@@ -245,17 +265,17 @@ class Recorder:
         self.gaps += 1
         self.missing += max(0, got - expected)
         data = json.dumps({"topic": topic, "epoch": epoch, "expected": expected, "got": got}).encode()
-        cid = self._channel(GAPS_TOPIC, "json", None, {})
         now = time.time_ns()
-        self._add([(cid, now, data)], now, 0)
+        self._add(lambda: [(self._channel(GAPS_TOPIC, "json", None, {}), now, data)], now, 0)
 
-    def _add(self, items: list[tuple[int, int, bytes]], publish_time: int, seq: int) -> None:
+    def _add(self, build: Callable[[], list[tuple[int, int, Any]]], publish_time: int, seq: int) -> None:
+        """Add the messages ``build`` makes (registering their channels); a failed write ends the file."""
         f = self._file
         assert f is not None
         before = f.out.tell()
         try:
-            for cid, log_time, data in items:
-                f.writer.add_message(cid, log_time, data, publish_time, seq & 0xFFFFFFFF)
+            for cid, log_time, data in build():
+                f.writer.add_message(cid, log_time, data, publish_time, seq)
         except OSError as exc:
             self._fail(before, exc)
         # a chunk reached the file: the messages in it (this one too) are safe

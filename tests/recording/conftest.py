@@ -37,6 +37,8 @@ class Seen:
 
     messages: dict[tuple[str, str, int], tuple[str, int, int | None]] = field(default_factory=dict)
     values: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    #: Messages this subscriber itself lost (seq gaps and its own drops): a loaded machine's share.
+    lost: int = 0
 
 
 def collect(endpoint: str, stop: threading.Event, seen: Seen) -> None:
@@ -50,6 +52,7 @@ def collect(endpoint: str, stop: threading.Event, seen: Seen) -> None:
                                                              msg.t_publish_ns)
             if msg.kind == "samples":
                 seen.values[(msg.topic, msg.seq)] = np.array(msg.array)
+        seen.lost = sub.gaps + sum(sub.dropped.values())
 
 
 def run_cli(*args: str, timeout: float = 60.0, **kw) -> subprocess.CompletedProcess:
@@ -71,7 +74,7 @@ def default_like() -> dict:
     return daemon_config(free_port(), free_port(), width=640, height=480, fps=30.0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
     tmp = tmp_path_factory.mktemp("rec")
     config = default_like()
