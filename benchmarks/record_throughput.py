@@ -78,7 +78,7 @@ def main() -> None:
             time.sleep(args.seconds)
             c1, t1, b1 = cpu_s(proc.pid), time.monotonic(), out.stat().st_size if out.exists() else 0
             proc.terminate()
-            stdout, _ = proc.communicate(timeout=30)
+            stdout, _ = proc.communicate(timeout=90)  # it drains its queue first
             m = re.search(r"(\d+) messages, ([\d.]+) MB.*?drops (\d+)", stdout)
             msgs, drops = (int(m.group(1)), int(m.group(3))) if m else (0, -1)
             dt = t1 - t0

@@ -124,8 +124,13 @@ class McapWriter:
 
     def add_message(self, channel_id: int, log_time: int, data: Any, publish_time: int,
                     sequence: int = 0) -> None:
-        """Add a message to the open chunk; write the chunk when it is full."""
-        n = len(data) if isinstance(data, bytes | bytearray) else memoryview(data).nbytes
+        """Add a message to the open chunk; write the chunk when it is full.
+
+        ``data`` is bytes, or a list or tuple of byte-like parts (written in order, never joined
+        here: a frame's pixels go to ``writev`` as they are).
+        """
+        parts = tuple(data) if isinstance(data, list | tuple) else (data,)
+        n = sum(len(p) if isinstance(p, bytes | bytearray) else memoryview(p).nbytes for p in parts)
         head = _MESSAGE.pack(OP_MESSAGE, 22 + n, channel_id, sequence & 0xFFFFFFFF, log_time, publish_time)
         if n >= self.chunk_size and self._parts:
             self._flush_chunk()  # a large message is a chunk of its own
@@ -134,7 +139,8 @@ class McapWriter:
         else:
             self._start = min(self._start, log_time)
             self._end = max(self._end, log_time)
-        self._parts += (head, data)
+        self._parts.append(head)
+        self._parts += parts
         self._size += len(head) + n
         st = self._stats
         if st.messages == 0:

@@ -26,7 +26,7 @@ import numpy as np
 from streamconv import wire
 from streamconv.errors import WireError
 
-__all__ = ["ENCODING", "pack", "unpack"]
+__all__ = ["ENCODING", "pack", "pack_parts", "unpack"]
 
 #: The MCAP ``message_encoding`` of native channels.
 ENCODING = "x-streamconv-v1"
@@ -34,7 +34,12 @@ _LEN = struct.Struct("<I")
 
 
 def pack(msg: Any) -> bytes:
-    """Return the native bytes of a decoded message: header length, header JSON, payload.
+    """Return the native bytes of a decoded message: header length, header JSON, payload."""
+    return b"".join(pack_parts(msg))
+
+
+def pack_parts(msg: Any) -> list[Any]:
+    """Return the native message as parts (the payload a view of the array, not copied).
 
     A message from :func:`streamconv.wire.decode` keeps its header as received
     (``header_json``): that is stored as it is; any other message is encoded again.
@@ -45,7 +50,7 @@ def pack(msg: Any) -> bytes:
     else:
         a = np.ascontiguousarray(msg.array)
         payload = memoryview(a.reshape(-1).view(np.uint8)) if a.size else b""
-    return b"".join((_LEN.pack(len(header)), header, payload))  # type: ignore[arg-type]
+    return [_LEN.pack(len(header)), header, payload]
 
 
 def unpack(topic: str, data: bytes | memoryview, *, copy: bool = False) -> Any:

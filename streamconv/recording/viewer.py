@@ -71,12 +71,16 @@ STATS_SCHEMA = "streamconv.Stats"
 
 @dataclass(frozen=True, slots=True)
 class ViewerMessage:
-    """One encoded viewer message: its channel, schema name, time (ns) and bytes."""
+    """One encoded viewer message: its channel, schema name, time (ns) and bytes.
+
+    With ``viewer_messages(..., parts=True)``, ``data`` of an image is a list of parts instead
+    (head, pixels as a view, tail), for a writer that writes them without joining.
+    """
 
     channel: str
     schema_name: str
     log_time_ns: int
-    data: bytes
+    data: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +138,11 @@ def viewer_channel(topic: str, kind: str, dtype: str, shape: list[int] | tuple[i
     return PREFIX + topic + "/bgr8", RAW_IMAGE
 
 
-def viewer_messages(msg: Any) -> list[ViewerMessage]:
-    """Return the viewer messages of one received message (a sample message gives one per sample)."""
+def viewer_messages(msg: Any, *, parts: bool = False) -> list[ViewerMessage]:
+    """Return the viewer messages of one received message (a sample message gives one per sample).
+
+    With ``parts``, an image's data is a list of parts (its pixels not copied).
+    """
     kind = msg.kind
     channel, name = viewer_channel(msg.topic, kind, msg.array.dtype.str, msg.array.shape)
     t = int(msg.t_capture_ns)
@@ -154,7 +161,8 @@ def viewer_messages(msg: Any) -> list[ViewerMessage]:
 
         array = montage_fit(array) if kind == "features" else to_bgr8(array)
         encoding = "bgr8"
-    return [ViewerMessage(channel, name, t, encode_raw_image(t, array, encoding, frame_id=msg.stream))]
+    image = raw_image_parts(t, array, encoding, frame_id=msg.stream)
+    return [ViewerMessage(channel, name, t, image if parts else b"".join(image))]
 
 
 # -- protobuf, by hand ------------------------------------------------------------------------------
@@ -201,7 +209,12 @@ def encode_sample(t_ns: int, seq: int, index: int, value: float) -> bytes:
 
 
 def encode_raw_image(t_ns: int, array: np.ndarray, encoding: str, *, frame_id: str = "") -> bytes:
-    """Encode a ``foxglove.RawImage`` (the pixels copied once).
+    """Encode a ``foxglove.RawImage`` as bytes (see :func:`raw_image_parts`)."""
+    return b"".join(raw_image_parts(t_ns, array, encoding, frame_id=frame_id))
+
+
+def raw_image_parts(t_ns: int, array: np.ndarray, encoding: str, *, frame_id: str = "") -> list[Any]:
+    """Encode a ``foxglove.RawImage`` as parts: its head, the pixels (a view, not copied), its tail.
 
     Fields: timestamp 1, width 2, height 3 (fixed32), encoding 4, step 5 (fixed32), data 6,
     frame_id 7.
@@ -215,7 +228,7 @@ def encode_raw_image(t_ns: int, array: np.ndarray, encoding: str, *, frame_id: s
             + _key(3, 5) + struct.pack("<I", h) + _len_field(4, encoding.encode())
             + _key(5, 5) + struct.pack("<I", step) + _key(6, 2) + _varint(a.nbytes))
     tail = _len_field(7, frame_id.encode()) if frame_id else b""
-    return b"".join((head, a.data, tail))  # type: ignore[arg-type]
+    return [head, memoryview(a.reshape(-1).view(np.uint8)) if a.size else b"", tail]
 
 
 # -- schemas -------------------------------------------------------------------------------------

@@ -246,9 +246,9 @@ class Recorder:
 
         def items() -> list[tuple[int, int, Any]]:
             out = [(self._channel(msg.topic, native.ENCODING, None, {"stream": msg.stream, "kind": msg.kind}),
-                    t_capture, native.pack(msg))]
+                    t_capture, native.pack_parts(msg))]
             if self.viewer:
-                for vm in viewer.viewer_messages(msg):
+                for vm in viewer.viewer_messages(msg, parts=True):
                     s = viewer.schema(vm.schema_name)
                     cid = self._channel(vm.channel, s.message_encoding, vm.schema_name, {"topic": msg.topic})
                     out.append((cid, vm.log_time_ns, vm.data))
