@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "foxglove.sdk.v1"
 #: Outgoing data messages the SDK holds per client before it drops the oldest.
 BACKLOG = 32
+#: The kernel send buffer of each client's socket, in bytes (see :func:`limit_send_buffer`).
+SEND_BUFFER = 256 * 1024
 #: Seconds between two ``status`` requests (the parameter table's freshness).
 STATUS_INTERVAL_S = 2.0
 
@@ -65,7 +67,8 @@ class FoxgloveBridge:
 
     def __init__(self, control: str, *, host: str = "127.0.0.1", port: int = 8765, backlog: int = BACKLOG,
                  control_timeout: float = 2.0, control_keys: dict[str, Any] | None = None,
-                 request: Callable[..., dict[str, Any]] | None = None, name: str = "streamconv") -> None:
+                 request: Callable[..., dict[str, Any]] | None = None, name: str = "streamconv",
+                 send_buffer: int | None = SEND_BUFFER) -> None:
         import foxglove
         from foxglove.websocket import Capability
 
@@ -96,6 +99,7 @@ class FoxgloveBridge:
             )
         except RuntimeError as exc:  # the SDK reports a bind failure as a RuntimeError
             raise OSError(f"cannot listen on {host}:{port}: {exc}") from None
+        self.send_buffer = limit_send_buffer(self.port, send_buffer) if send_buffer else None
 
     @property
     def port(self) -> int:
@@ -223,6 +227,41 @@ class FoxgloveBridge:
         import foxglove
 
         self.server.publish_status(message, foxglove.StatusLevel.Error, id="streamconv.parameters")
+
+
+def limit_send_buffer(port: int, size: int) -> int | None:
+    """Set ``SO_SNDBUF`` of the SDK's listening socket on ``port`` (accepted sockets inherit it).
+
+    Without it Linux grows a client socket's send buffer up to ``net.ipv4.tcp_wmem`` (4 MiB):
+    for a client that stops reading, that is a backlog the SDK cannot drop (some 70 frames of
+    160x120, 4 s at 20 fps), in front of the SDK's own bounded queue.  The SDK does not expose its
+    socket, so this finds it among the process's descriptors.  Returns the size the kernel set,
+    or None when the socket was not found (the limit is then the system's).
+    """
+    import os
+    import socket
+
+    fd_dir = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    try:
+        fds = [int(f) for f in os.listdir(fd_dir)]
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            s = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue
+        try:
+            if s.type == socket.SOCK_STREAM and s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) and (
+                s.getsockname()[1] == port
+            ):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+                return int(s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+        except OSError:
+            pass
+        finally:
+            s.close()
+    return None
 
 
 def _parameter(name: str, value: Any) -> Any:

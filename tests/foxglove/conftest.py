@@ -28,7 +28,7 @@ from tests.service.conftest import Daemon, free_port
 pytest.importorskip("foxglove", reason="pip install 'streamconv[record]'")
 pytest.importorskip("websockets", reason="pip install websockets")
 
-from websockets.sync.client import ClientConnection, connect  # noqa: E402
+from websockets.sync.client import ClientConnection, connect
 
 #: The daemon fixture of the service tests (a real daemon on free loopback ports).
 daemon = service_conftest.daemon
@@ -134,7 +134,7 @@ class Probe:
     def wait_channels(self, topics: list[str], timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while not all(t in self.channels for t in topics):
-            assert time.monotonic() < deadline, f"not advertised within {timeout} s: {topics}; have {self.channels}"
+            assert time.monotonic() < deadline, f"not advertised in {timeout} s: {topics}; {self.channels}"
             self.recv(0.2)
 
     def subscribe(self, topic: str) -> int:

@@ -93,14 +93,15 @@ def test_message_data_decodes_to_the_published_frame_and_samples(daemon, probe: 
             if msg is None:
                 continue
             a = msg.array
-            assert (img.height, img.width, img.step, img.encoding) == (a.shape[0], a.shape[1], a.strides[0], "bgr8")
+            assert (img.height, img.width, img.step) == (a.shape[0], a.shape[1], a.strides[0])
+            assert img.encoding == "bgr8"
             assert img.data == a.tobytes()
             matched += 1
         assert matched >= 5, f"only {matched} of {len(images)} frames matched a Subscriber's"
         matched = 0
         for log_time, payload in samples:
             s = sample_cls.FromString(payload)
-            t0 = log_time - s.index * int((col_period(col) or 0))
+            t0 = log_time - s.index * int(col_period(col) or 0)
             msg = col.by_time["laser/smoothed"].get(t0)
             if msg is None:
                 continue
@@ -186,7 +187,8 @@ def test_weights_from_a_client(daemon, probe: Probe) -> None:
     stages = daemon.request({"cmd": "status"})["status"]["streams"]["laser"]["outputs"]["smoothed"]
     assert stages[0]["weights"] == [0.25, 0.25, 0.5]
     # a parameter change made elsewhere (ctl set) reaches a client subscribed to the parameter
-    probe.ws.send(json.dumps({"op": "subscribeParameterUpdates", "parameterNames": ["laser/smoothed.weights"]}))
+    probe.ws.send(json.dumps({"op": "subscribeParameterUpdates",
+                              "parameterNames": ["laser/smoothed.weights"]}))
     assert daemon.request({"cmd": "set", "topic": "laser/smoothed",
                            "stages": {"kind": "causal_fir", "weights": [1.0]}})["ok"]
     deadline = time.monotonic() + 8
