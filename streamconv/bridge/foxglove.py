@@ -95,11 +95,13 @@ class FoxgloveBridge:
         try:
             self.server = foxglove.start_server(
                 name=name, host=host, port=port, capabilities=[Capability.Parameters],
-                server_listener=_Listener(self), context=self._context, message_backlog_size=backlog,
+                server_listener=_listener(self), context=self._context, message_backlog_size=backlog,
             )
         except RuntimeError as exc:  # the SDK reports a bind failure as a RuntimeError
             raise OSError(f"cannot listen on {host}:{port}: {exc}") from None
         self.send_buffer = limit_send_buffer(self.port, send_buffer) if send_buffer else None
+        log.info("client socket send buffer: %s", f"{self.send_buffer} bytes" if self.send_buffer
+                 else "the system's (not found)")
 
     @property
     def port(self) -> int:
@@ -272,32 +274,30 @@ def _parameter(name: str, value: Any) -> Any:
     return foxglove.Parameter(name, value=value)
 
 
-def _listener_base() -> type:
+def _listener(bridge: FoxgloveBridge) -> Any:
+    """Return the SDK's callbacks, handed to ``bridge`` (they run on the SDK's threads).
+
+    Built here, not at import, so that this module imports without foxglove-sdk.
+    """
     from foxglove.websocket import ServerListener
 
-    return ServerListener
+    class Listener(ServerListener):  # type: ignore[misc]
+        def on_get_parameters(
+            self, client: Any, param_names: list[str], request_id: str | None = None
+        ) -> list[Any]:
+            return bridge.get_parameters(list(param_names))
 
+        def on_set_parameters(
+            self, client: Any, parameters: list[Any], request_id: str | None = None
+        ) -> list[Any]:
+            try:
+                return bridge.set_parameters({p.name: p.get_value() for p in parameters})
+            except Exception as exc:  # never let a client's request take the server down
+                log.exception("setParameters failed")
+                bridge._error(f"setParameters failed: {exc}")
+                return []
 
-class _Listener(_listener_base()):  # type: ignore[misc]
-    """The SDK's callbacks, handed to the bridge (they run on the SDK's threads)."""
-
-    def __init__(self, bridge: FoxgloveBridge) -> None:
-        self._bridge = bridge
-
-    def on_get_parameters(
-        self, client: Any, param_names: list[str], request_id: str | None = None
-    ) -> list[Any]:
-        return self._bridge.get_parameters(list(param_names))
-
-    def on_set_parameters(
-        self, client: Any, parameters: list[Any], request_id: str | None = None
-    ) -> list[Any]:
-        try:
-            return self._bridge.set_parameters({p.name: p.get_value() for p in parameters})
-        except Exception as exc:  # never let a client's request take the server down
-            log.exception("setParameters failed")
-            self._bridge._error(f"setParameters failed: {exc}")
-            return []
+    return Listener()
 
 
 def run_threads(bridge: FoxgloveBridge, endpoint: str, stop: threading.Event, *,
