@@ -12,6 +12,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from streamconv.client import Subscriber
+from tests._reference import naive_fir
 from tests.foxglove.conftest import LEGACY_SUBPROTOCOL, SUBPROTOCOL, Probe, decoder
 
 TOPICS = {
@@ -186,6 +187,29 @@ def test_weights_from_a_client(daemon, probe: Probe) -> None:
     assert {p["name"]: p["value"] for p in reply["parameters"]}["laser/smoothed.weights"] == [0.25, 0.25, 0.5]
     stages = daemon.request({"cmd": "status"})["status"]["streams"]["laser"]["outputs"]["smoothed"]
     assert stages[0]["weights"] == [0.25, 0.25, 0.5]
+    # laser/smoothed is now the naive causal window of laser/raw with these weights (seq for seq;
+    # a message the worker made before the change reached it may still have the old weights)
+    col = Collector(daemon.publish, ["laser/raw", "laser/smoothed"])
+    try:
+        verdicts: dict[int, bool] = {}
+        deadline = time.monotonic() + 10
+        while sum(verdicts.values()) < 5 and time.monotonic() < deadline:
+            time.sleep(0.3)
+            raws = {m.seq: np.ravel(m.array) for m in list(col.by_time["laser/raw"].values())}
+            for out in list(col.by_time["laser/smoothed"].values()):
+                now, before = raws.get(out.seq), [raws.get(out.seq - j) for j in (2, 1)]
+                if now is None or any(b is None for b in before) or sum(len(b) for b in before) < 2:
+                    continue
+                prev = np.concatenate(before)  # type: ignore[arg-type]
+                x = np.concatenate([prev, now])
+                if np.all(np.isfinite(x)):
+                    expected = naive_fir(x, [0.25, 0.25, 0.5])[len(prev):]
+                    verdicts[out.seq] = bool(np.allclose(np.ravel(out.array), expected, rtol=0, atol=1e-9))
+        ordered = [ok for _, ok in sorted(verdicts.items())]
+        assert sum(ordered) >= 5, ordered
+        assert all(ordered[ordered.index(True):]), f"a mismatch after the switch: {ordered}"
+    finally:
+        col.close()
     # a parameter change made elsewhere (ctl set) reaches a client subscribed to the parameter
     probe.ws.send(json.dumps({"op": "subscribeParameterUpdates",
                               "parameterNames": ["laser/smoothed.weights"]}))
