@@ -52,6 +52,7 @@ __all__ = [
     "LaserSourceConfig",
     "LinkAddress",
     "LinksConfig",
+    "ReplaySourceConfig",
     "ServiceConfig",
     "StageConfig",
     "StreamConfig",
@@ -133,19 +134,38 @@ class _Refused(ValueError):
     """A bank file refused by a ceiling (its message is final)."""
 
 
+def _check_kernel_shape(shape: Sequence[int]) -> None:
+    if len(shape) != 2:
+        raise ValueError(f"a kernel file must hold a 2D (F_h, F_w) array, got shape {list(shape)}")
+    if any(n > limits.MAX_KERNEL_SIDE for n in shape):
+        raise ValueError(
+            f"the kernel's shape {list(shape)} is over the limit of {limits.MAX_KERNEL_SIDE} per side"
+        )
+
+
 def _load_bank_file(path: Path) -> np.ndarray:
     """Load a ``.npy`` bank: only a regular file, at most MAX_BANK_FILE_BYTES, never blocking on open."""
+    return _load_npy_file(path, "bank", _check_bank_shape)
+
+
+def _load_kernel_file(path: Path) -> np.ndarray:
+    """Load a ``.npy`` 2D kernel (what ``learn kernel2d --out`` writes), checked like a bank file."""
+    return _load_npy_file(path, "kernel", _check_kernel_shape)
+
+
+def _load_npy_file(path: Path, what: str, check_shape: Any) -> np.ndarray:
+    """Load a ``.npy`` array: a regular file of at most MAX_BANK_FILE_BYTES, its shape checked first."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
     except OSError as exc:
-        raise ValueError(f"cannot load bank file {str(path)!r}: {exc.strerror or exc}") from None
+        raise ValueError(f"cannot load {what} file {str(path)!r}: {exc.strerror or exc}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise _Refused(f"bank file {str(path)!r} is not a regular file")
+            raise _Refused(f"{what} file {str(path)!r} is not a regular file")
         if st.st_size > limits.MAX_BANK_FILE_BYTES:
             raise _Refused(
-                f"bank file {str(path)!r} is {st.st_size} bytes, over the limit of "
+                f"{what} file {str(path)!r} is {st.st_size} bytes, over the limit of "
                 f"{limits.MAX_BANK_FILE_BYTES}"
             )
         os.set_blocking(fd, True)
@@ -157,15 +177,15 @@ def _load_bank_file(path: Path) -> np.ndarray:
                 else np.lib.format.read_array_header_2_0(f)
             )
             try:
-                _check_bank_shape(shape)
+                check_shape(shape)
             except ValueError as exc:
-                raise _Refused(f"bank file {str(path)!r}: {exc}") from None
+                raise _Refused(f"{what} file {str(path)!r}: {exc}") from None
             f.seek(0)
             arr = np.load(f, allow_pickle=False)
     except _Refused:
         raise
     except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot load bank file {str(path)!r}: {exc}") from None
+        raise ValueError(f"cannot load {what} file {str(path)!r}: {exc}") from None
     finally:
         if fd >= 0:
             os.close(fd)
@@ -288,13 +308,14 @@ class CausalFIRStage(_Stage):
 
 
 class Kernel2DStage(_Stage):
-    """A 2D kernel (catalogue name or matrix) applied per channel to frames."""
+    """A 2D kernel (catalogue name, matrix or ``.npy`` file) applied per channel to frames."""
 
     applies_to: ClassVar[Items] = "frames"
     stateful: ClassVar[bool] = False
 
     kind: Literal["kernel2d"] = "kernel2d"
-    kernel: str | list[list[float]]
+    kernel: str | list[list[float]] | None = None
+    file: Path | None = Field(default=None, description="a .npy (F_h, F_w) kernel, e.g. from learn kernel2d")
     params: dict[str, float | int] = Field(default_factory=dict)
     padding: int | Literal["same", "valid"] = "same"
     stride: int = Field(default=1, ge=1, le=limits.MAX_STRIDE)
@@ -310,6 +331,12 @@ class Kernel2DStage(_Stage):
 
     @model_validator(mode="after")
     def _kernel(self) -> Kernel2DStage:
+        if (self.kernel is None) == (self.file is None):
+            raise ValueError(
+                "give exactly one of 'kernel' (a catalogue name or a matrix) or 'file' (a .npy path)"
+            )
+        if self.file is not None and self.params:
+            raise ValueError("params apply only to catalogue kernels, not to a kernel file")
         try:
             k = self.matrix()
         except StreamconvError as exc:
@@ -321,7 +348,9 @@ class Kernel2DStage(_Stage):
     def matrix(self) -> np.ndarray:
         """Return the kernel matrix this stage applies (float64, read-only; built once)."""
         if self._cache.matrix is None:
-            if isinstance(self.kernel, str):
+            if self.file is not None:
+                self._cache.matrix = kernels.from_matrix(_load_kernel_file(self.file))
+            elif isinstance(self.kernel, str):
                 self._cache.matrix = kernels.get(self.kernel, **self.params)
             elif self.params:
                 raise StreamconvError("params apply only to catalogue kernels, not to a matrix")
@@ -340,6 +369,8 @@ class Kernel2DStage(_Stage):
     def meta(self) -> dict[str, Any]:
         """Return the spec with the kernel as nested lists (and its catalogue name, if any)."""
         d = self.model_dump(mode="json")
+        if d["file"] is None:  # specs without a file keep the form (and hash) they had before 'file'
+            del d["file"]
         if isinstance(self.kernel, str):
             d["name"] = self.kernel
         d["kernel"] = self.matrix().tolist()
@@ -570,8 +601,54 @@ class CameraSourceConfig(_Model):
     loop: bool = False
 
 
+class ReplaySourceConfig(_Model):
+    """A recorded topic played again as a source (``streamconv record``'s MCAP file): the tuning loop.
+
+    ``topics`` is the recorded input, ``[laser/raw]``, optionally with its truth,
+    ``[laser/raw, laser/truth]``; a frame topic must hold uint8 BGR frames (``camera/raw``).
+    ``rate`` scales the recorded rate (samples/s or frames/s, from the file).  What the stream
+    delivers, its rate and frame size are read from the file when the config is validated, so a
+    missing file or topic is a config error.
+    """
+
+    kind: Literal["replay"] = "replay"
+    path: Path
+    topics: list[str] = Field(min_length=1, max_length=2)
+    rate: float = Field(default=1.0, gt=0, le=1000)
+    loop: bool = False
+    _probe: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _read_file(self) -> ReplaySourceConfig:
+        from streamconv.sources.replay import probe
+
+        self._probe = probe(self.path, self.topics)
+        return self
+
+    @property
+    def items(self) -> Items:
+        """``'samples'`` or ``'frames'``: what the recorded topic is."""
+        return self._probe.items
+
+    @property
+    def width(self) -> int | None:
+        """Frame width of the recorded frames (None for samples)."""
+        return self._probe.width
+
+    @property
+    def height(self) -> int | None:
+        """Frame height of the recorded frames (None for samples)."""
+        return self._probe.height
+
+    @property
+    def recorded_rate_hz(self) -> float:
+        """Samples or frames per second in the recording."""
+        return self._probe.rate_hz
+
+
 SourceConfig = Annotated[
-    LaserSourceConfig | SyntheticSourceConfig | CameraSourceConfig, Field(discriminator="kind")
+    LaserSourceConfig | SyntheticSourceConfig | CameraSourceConfig | ReplaySourceConfig,
+    Field(discriminator="kind"),
 ]
 
 
@@ -1067,4 +1144,8 @@ def dump_yaml(config: Config) -> str:
     for stream in data.get("streams", {}).values():
         if stream.get("placement") is None:
             stream.pop("placement", None)
+        for chain in stream.get("outputs", {}).values():
+            for stage in chain:
+                if stage.get("kind") == "kernel2d" and stage.get("file") is None:
+                    stage.pop("file", None)  # a kernel2d has a kernel or a file: show the one it has
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)

@@ -27,6 +27,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--border", default="zero", choices=["zero", "replicate", "reflect"])
     p.add_argument("--weights", help="set: causal weights oldest to newest, e.g. '0.2 0.3 0.5'")
     p.add_argument("--stages", help="set: the output's chain as JSON")
+    p.add_argument("--weights-file", metavar="FILE.yaml",
+                   help="set: the chain of TOPIC in a config file (what `learn fir --out` writes)")
     p.add_argument("--json", action="store_true", help="print the raw JSON reply")
     add_timeout(p, default=3.0, what="no reply comes")
     add_curve_options(p)
@@ -67,6 +69,8 @@ def _stages_from_args(args: argparse.Namespace) -> Any:
             return json.loads(args.stages)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--stages is not valid JSON: {exc}") from None
+    if args.weights_file:
+        return _stages_from_file(args.weights_file, args.topic)
     if args.weights:
         try:
             weights = [float(w) for w in args.weights.replace(",", " ").split()]
@@ -85,7 +89,28 @@ def _stages_from_args(args: argparse.Namespace) -> Any:
         if args.size is not None:
             stage["params"] = {"size": args.size}
         return stage
-    raise ConfigError("set needs --kernel NAME|MATRIX, --weights 'w1 w2 ...' or --stages JSON")
+    raise ConfigError(
+        "set needs --kernel NAME|MATRIX, --weights 'w1 w2 ...', --weights-file FILE.yaml or --stages JSON"
+    )
+
+
+def _stages_from_file(path: str, topic: str) -> list[dict[str, Any]]:
+    """Return the chain of ``topic`` (``stream/output``) in a config file, as JSON-ready stages.
+
+    The file is a config (``streams.<stream>.outputs.<output>``, what ``learn fir --out``
+    writes, validated like ``run --config``); a config with one output only gives that output's
+    chain to any topic (to try fitted weights on another output).
+    """
+    from streamconv import config as cfg
+
+    conf = cfg.load(path)
+    chains = {f"{s}/{o}": chain for s, sc in conf.streams.items() for o, chain in sc.outputs.items()}
+    chain = chains.get(topic)
+    if chain is None and len(chains) == 1:
+        chain = next(iter(chains.values()))
+    if chain is None:
+        raise ConfigError(f"{path}: no output {topic!r} in the file; it has {sorted(chains)}")
+    return [stage.model_dump(mode="json") for stage in chain]
 
 
 def _padding(text: str) -> int | str:

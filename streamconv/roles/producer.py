@@ -551,6 +551,8 @@ class Producer(Role):
             active = self._active(lane.name)
             for n, t_first, batch, state_only in lane.due(now, active):
                 for start in range(0, n, batch):
+                    if getattr(lane.source, "exhausted", False):  # a finite source (a replay) ended
+                        break
                     k = min(batch, n - start)
                     self._emit_chunk(lane, k, t_first + start * lane.period_ns, state_only)
             if lane.owner is not None and lane.owner not in self.workers:

@@ -28,4 +28,11 @@ def make_source(source: Any) -> Any:
         return CameraSource(
             source.device, width=source.width, height=source.height, fps=source.fps, loop=source.loop
         )
+    if isinstance(source, cfg.ReplaySourceConfig):
+        from streamconv.sources.replay import ReplayFrames, ReplaySamples
+
+        if source.items == "samples":
+            return ReplaySamples(source.path, source.topics, rate=source.rate, loop=source.loop)
+        return ReplayFrames(source.path, source.topics[0], fps=source.recorded_rate_hz * source.rate,
+                            loop=source.loop)
     raise TypeError(f"unknown source config {type(source).__name__}")
