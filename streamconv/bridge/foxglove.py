@@ -86,6 +86,7 @@ class FoxgloveBridge:
         self._set_lock = threading.Lock()  # one parameter change at a time, in the order they came
         self._context = foxglove.Context()
         self._channels: dict[str, Any] = {}
+        self._topic_channel: dict[str, str] = {}  # topic -> the name of its viewer channel now
         self.status: dict[str, Any] = {}
         self.table: dict[str, Any] = {}
         self.logged = 0
@@ -116,6 +117,11 @@ class FoxgloveBridge:
     def write(self, msg: Any) -> None:
         """Advertise the message's viewer channel (once); log it if a client is subscribed to it."""
         name, schema_name = viewer.viewer_channel(msg.topic, msg.kind, msg.array.dtype.str, msg.array.shape)
+        was = self._topic_channel.get(msg.topic)
+        if was != name:  # a new topic, or one whose dtype moved it to or from its bgr8 twin
+            if was is not None:
+                self._close(was)
+            self._topic_channel[msg.topic] = name
         channel = self._channel(name, schema_name)
         if not channel.has_sinks():  # nobody watches: no encoding, no copy
             self.unwatched += 1
@@ -138,6 +144,14 @@ class FoxgloveBridge:
         """Return the advertised channel names, sorted."""
         with self._lock:
             return sorted(self._channels)
+
+    def _close(self, name: str) -> None:
+        """Unadvertise channel ``name`` (a message on it later advertises it again)."""
+        with self._lock:
+            channel = self._channels.pop(name, None)
+        if channel is not None:
+            channel.close()
+            log.info("unadvertised %s", name)
 
     def _channel(self, name: str, schema_name: str) -> Any:
         channel = self._channels.get(name)
@@ -171,8 +185,13 @@ class FoxgloveBridge:
     def _take_status(self, status: dict[str, Any]) -> None:
         table = parameters_from_status(status)
         with self._lock:
-            old = self.table
+            old, old_status = self.table, self.status
             self.status, self.table = status, table
+        removed = set(_output_topics(old_status)) - set(_output_topics(status)) if old_status else set()
+        for topic in removed:  # an output removed (ctl remove): its channel goes too
+            name = self._topic_channel.pop(topic, None)
+            if name is not None:
+                self._close(name)
         changed = [n for n, v in table.items() if old.get(n) != v]
         if changed and old:
             self.server.publish_parameter_values([_parameter(n, table[n]) for n in changed])
@@ -229,6 +248,10 @@ class FoxgloveBridge:
         import foxglove
 
         self.server.publish_status(message, foxglove.StatusLevel.Error, id="streamconv.parameters")
+
+
+def _output_topics(status: dict[str, Any]) -> list[str]:
+    return [f"{s}/{o}" for s, st in (status.get("streams") or {}).items() for o in (st.get("outputs") or {})]
 
 
 def limit_send_buffer(port: int, size: int) -> int | None:

@@ -78,3 +78,21 @@ def test_a_refused_or_bad_change_keeps_the_values(bridge_and_daemon) -> None:
     assert got["camera/sharpen.kernel"] == "sharpen" and bridge.errors == 1
     assert _values(bridge.set_parameters({"camera/sharpen.stride": 0})) == {"camera/sharpen.stride": 1}
     assert len(fake.sets) == 1 and bridge.errors == 2  # the bad stride never reached the daemon
+
+
+def _frame(topic: str, dtype: str, shape: list[int]) -> Message:
+    h = Header(v=1, stream=topic.split("/")[0], kind="frame", seq=0, epoch="e", t_capture_ns=1,
+               dtype=dtype, shape=shape, meta={})
+    return Message(topic, h, np.zeros(shape, np.dtype(dtype)))
+
+
+def test_a_removed_output_or_a_changed_dtype_unadvertises_the_old_channel(bridge_and_daemon) -> None:
+    bridge, fake = bridge_and_daemon
+    assert bridge.refresh()
+    bridge.write(_frame("camera/sharpen", "|u1", [4, 4, 3]))
+    assert bridge.channels() == ["viz/camera/sharpen"]
+    bridge.write(_frame("camera/sharpen", "<f4", [4, 4, 3]))  # now float: its bgr8 twin
+    assert bridge.channels() == ["viz/camera/sharpen/bgr8"]
+    del fake.status["streams"]["camera"]["outputs"]["sharpen"]  # ctl remove
+    assert bridge.refresh()
+    assert bridge.channels() == []
