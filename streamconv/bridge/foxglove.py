@@ -55,6 +55,12 @@ class FoxgloveBridge:
         Where to listen (port 0: any free port; see :attr:`port`).
     backlog : int
         ``message_backlog_size`` of the SDK: data messages queued per client at most.
+    control_timeout : float
+        Seconds a control request (``status``, ``set``) may take.
+    control_keys : dict, optional
+        ``curve_server_key``/``curve_secret_key`` for a daemon running CurveZMQ.
+    send_buffer : int or None
+        ``SO_SNDBUF`` of each client's socket (:func:`limit_send_buffer`); None: the system's.
     request : callable, optional
         ``request(payload, endpoint, timeout=...) -> reply`` (default :func:`streamconv.control.request`
         with ``control_keys``).
