@@ -28,7 +28,7 @@ DEBUG_ENV = "STREAMCONV_DEBUG"
 #: The subcommands, in the order ``streamconv --help`` lists them (one module each in commands/).
 COMMANDS = (
     "run", "subscribe", "ctl", "view", "log", "plot", "filter", "demo", "kernels", "keygen", "bench", "web",
-    "record", "play", "info", "learn",
+    "record", "play", "info", "learn", "foxglove",
 )
 
 
