@@ -1,9 +1,9 @@
 """Where ``streamconv learn`` reads sample series from: one reader per kind of input, by path suffix.
 
-Today a ``streamconv log`` directory (or one of its CSVs) is read by
-:func:`streamconv.sinks.log.load_log`.  A recording (``.mcap``, once ``streamconv/recording``
-exists) plugs in with :func:`register_reader` (``register_reader(".mcap", load_recording)``):
-a reader takes a path and returns the sample series by topic, as
+A ``streamconv log`` directory (or one of its CSVs) is read by
+:func:`streamconv.sinks.log.load_log`, a recording (``.mcap``, ``streamconv record``) by
+:func:`streamconv.recording.reader.sample_series`.  Another kind plugs in with
+:func:`register_reader`: a reader takes a path and returns the sample series by topic, as
 :class:`~streamconv.sinks.log.Series`; nothing else here changes.
 
 :func:`read_frames` reads the frames of ``learn kernel2d``: an image, a ``.npy`` array or a video.
@@ -25,10 +25,19 @@ from streamconv.sinks.log import Series, load_log
 __all__ = ["READERS", "SamplePair", "read_frames", "read_samples", "register_reader", "sample_pair"]
 
 Reader = Callable[[Path], dict[str, Series]]
+def _recording(path: Path) -> dict[str, Series]:
+    try:
+        from streamconv.recording.reader import NotMcapError, sample_series
+    except ImportError:  # pragma: no cover - the record extra is missing
+        raise StreamconvError("reading a recording needs pip install 'streamconv[record]'") from None
+    try:
+        return sample_series(path)
+    except (OSError, NotMcapError) as exc:
+        raise StreamconvError(f"{str(path)!r}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
 #: Readers by path suffix (lower case, with the dot); a directory or any other path is a log.
-READERS: dict[str, Reader] = {}
-#: Suffixes that name a known input kind whose reader is not available (yet), with what to do.
-_NOT_YET = {".mcap": "reading recordings (.mcap) is not available yet; give a `streamconv log` directory"}
+READERS: dict[str, Reader] = {".mcap": _recording}
 
 
 def register_reader(suffix: str, reader: Reader) -> None:
@@ -48,8 +57,6 @@ def read_samples(path: str | Path) -> dict[str, Series]:
     suffix = p.suffix.lower()
     if suffix in READERS:
         return READERS[suffix](p)
-    if suffix in _NOT_YET:
-        raise StreamconvError(f"{str(p)!r}: {_NOT_YET[suffix]}")
     return load_log(p)
 
 
