@@ -145,20 +145,20 @@ def test_a_recorder_killed_with_sigkill_leaves_a_file_play_and_info_read(tmp_pat
         rec = subprocess.Popen([sys.executable, "-m", "streamconv", "record", "--out", str(path),
                                 "--endpoint", d.publish], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and (not path.exists() or path.stat().st_size < 20e6):
+        while time.monotonic() < deadline and (not path.exists() or path.stat().st_size < 60e6):
             time.sleep(0.2)
         rec.kill()
         rec.wait(5)
     finally:
         d.proc.kill()
         d.proc.wait(5)
-    assert path.stat().st_size >= 20e6
+    assert path.stat().st_size >= 60e6
     info = run_cli("info", str(path), "--json")
     assert info.returncode == 0, info.stderr
     assert "warning:" in info.stderr and "last whole chunk" in info.stderr
     summary = json.loads(info.stdout)
     assert not summary["files"][0]["finished"]
-    assert summary["topics"]["camera/raw"]["messages"] > 5
+    assert summary["topics"]["camera/raw"]["messages"] >= 5
     assert summary["topics"]["camera/raw"]["missing"] == 0
     played = run_cli("play", str(path), "--max", "--wait", "0", "--publish", f"tcp://127.0.0.1:{free_port()}")
     assert played.returncode == 0, played.stderr
