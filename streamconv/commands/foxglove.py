@@ -13,17 +13,19 @@ from streamconv.commands.options import (
     add_curve_options,
     add_endpoint,
     add_log_level,
+    control_keys,
     curve_keys,
     one_line,
+    parse_listen,
     positive_float,
     positive_int,
+    require,
     setup_logging,
 )
-from streamconv.commands.web import parse_listen
+from streamconv.commands.record import INSTALL
 
 __all__ = ["cmd_foxglove", "register"]
 
-INSTALL = "pip install 'streamconv[record]'"
 PROG = "streamconv foxglove"
 
 _EPILOG = """\
@@ -71,12 +73,7 @@ def cmd_foxglove(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: --listen {args.listen} is not loopback; pass --allow-remote (anyone who "
               "reaches it can change the daemon's filters)", file=sys.stderr)
         return exitcodes.USAGE
-    try:
-        import foxglove  # noqa: F401
-        from foxglove.websocket import ServerListener  # noqa: F401
-    except ImportError:
-        # exitcodes: a missing optional dependency is FAILURE (1), as for web's aiohttp
-        print(f"{PROG}: error: foxglove-sdk is not installed; install it with: {INSTALL}", file=sys.stderr)
+    if not require(PROG, "foxglove.websocket", INSTALL, name="foxglove-sdk"):
         return exitcodes.FAILURE
     setup_logging(args.log_level)
     try:
@@ -89,10 +86,9 @@ def cmd_foxglove(args: argparse.Namespace) -> int:
 
     from streamconv.bridge.foxglove import BACKLOG, FoxgloveBridge, run_threads
 
-    control_keys = {k: v for k, v in keys.items() if k in ("curve_server_key", "curve_secret_key")}
     try:
         bridge = FoxgloveBridge(args.control, host=host, port=port, backlog=args.backlog or BACKLOG,
-                                control_keys=control_keys)
+                                control_keys=control_keys(keys))
     except OSError as exc:
         print(f"{PROG}: error: {one_line(exc)}", file=sys.stderr)
         return exitcodes.USAGE

@@ -7,7 +7,8 @@ import sys
 from typing import Any
 
 from streamconv import exitcodes
-from streamconv.commands.options import one_line
+from streamconv.commands.options import one_line, require
+from streamconv.commands.record import INSTALL
 
 __all__ = ["cmd_info", "register"]
 
@@ -26,12 +27,7 @@ def register(subparsers: Any) -> None:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Print the summary."""
-    try:
-        import mcap  # noqa: F401
-    except ImportError:
-        from streamconv.commands.record import INSTALL
-
-        print(f"streamconv info: error: mcap is not installed; install it with: {INSTALL}", file=sys.stderr)
+    if not require("streamconv info", "mcap", INSTALL):
         return exitcodes.FAILURE
     from streamconv.recording.info import format_info, summarize, to_json
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -36,11 +37,14 @@ __all__ = [
     "add_log_level",
     "add_timeout",
     "add_topics",
+    "control_keys",
     "curve_keys",
     "name_list",
     "one_line",
+    "parse_listen",
     "positive_float",
     "positive_int",
+    "require",
     "seconds",
     "seconds_or_zero",
     "setup_logging",
@@ -125,6 +129,43 @@ def curve_keys(args: argparse.Namespace) -> dict[str, Any]:
             raise StreamconvError("--client-key needs --server-key (the daemon's public key)")
         out["curve_secret_key"] = read_secret_key(args.client_key)
     return out
+
+
+def require(prog: str, module: str, install: str, *, name: str | None = None) -> bool:
+    """Return whether optional ``module`` imports; if not, print one line with the install command.
+
+    The caller then exits with :data:`streamconv.exitcodes.FAILURE` (a missing optional dependency).
+    """
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        print(f"{prog}: error: {name or module} is not installed; install it with: {install}",
+              file=sys.stderr)
+        return False
+    return True
+
+
+def control_keys(keys: dict[str, Any]) -> dict[str, Any]:
+    """Return the part of :func:`curve_keys` that a control request takes (server key, client key)."""
+    return {k: v for k, v in keys.items() if k in ("curve_server_key", "curve_secret_key")}
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """Return ``(host, port)`` of a ``--listen HOST:PORT`` (``[::1]:8080`` for IPv6).
+
+    Examples
+    --------
+    >>> parse_listen("127.0.0.1:8080")
+    ('127.0.0.1', 8080)
+    >>> parse_listen("[::1]:0")
+    ('::1', 0)
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+        raise ValueError(f"invalid --listen {text!r}; expected HOST:PORT, e.g. 127.0.0.1:8080")
+    return host.strip("[]"), int(port)
 
 
 def add_endpoint(p: argparse.ArgumentParser, *, help: str = "the daemon's publish endpoint") -> None:

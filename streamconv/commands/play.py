@@ -7,7 +7,8 @@ import sys
 from typing import Any
 
 from streamconv import exitcodes
-from streamconv.commands.options import add_log_level, one_line, positive_float, setup_logging
+from streamconv.commands.options import add_log_level, one_line, positive_float, require, setup_logging
+from streamconv.commands.record import INSTALL
 
 __all__ = ["cmd_play", "register"]
 
@@ -42,12 +43,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     """Play until the end (or a signal with --loop)."""
     import time
 
-    try:
-        import mcap  # noqa: F401
-    except ImportError:
-        from streamconv.commands.record import INSTALL
-
-        print(f"streamconv play: error: mcap is not installed; install it with: {INSTALL}", file=sys.stderr)
+    if not require("streamconv play", "mcap", INSTALL):
         return exitcodes.FAILURE
     from streamconv import config as cfg
     from streamconv.recording.player import play

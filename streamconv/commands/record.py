@@ -15,6 +15,7 @@ from streamconv.commands.options import (
     curve_keys,
     one_line,
     positive_float,
+    require,
     seconds,
     setup_logging,
 )
@@ -109,14 +110,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     """Record until a signal, --duration or --count; print a summary line."""
     from pathlib import Path
 
-    try:
-        import mcap  # noqa: F401
-
-        from streamconv.recording.viewer import raw_image_schema
-        raw_image_schema()  # foxglove-sdk
-    except ImportError as exc:
-        print(f"streamconv record: error: {exc.name} is not installed; install it with: {INSTALL}",
-              file=sys.stderr)
+    if not (require("streamconv record", "mcap", INSTALL)
+            and require("streamconv record", "foxglove.messages", INSTALL, name="foxglove-sdk")):
         return exitcodes.FAILURE
     from streamconv.client import Subscriber
     from streamconv.recording.writer import Recorder, RecordingFailed

@@ -14,12 +14,15 @@ from streamconv.commands.options import (
     add_curve_options,
     add_endpoint,
     add_log_level,
+    control_keys,
     curve_keys,
     one_line,
+    parse_listen,
+    require,
     setup_logging,
 )
 
-__all__ = ["cmd_web", "parse_listen", "register"]
+__all__ = ["cmd_web", "register"]
 
 INSTALL = "pip install 'streamconv[web]'"
 
@@ -53,22 +56,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_web)
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """Return ``(host, port)`` of ``HOST:PORT`` (``[::1]:8080`` for IPv6).
-
-    Examples
-    --------
-    >>> parse_listen("127.0.0.1:8080")
-    ('127.0.0.1', 8080)
-    >>> parse_listen("[::1]:0")
-    ('::1', 0)
-    """
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
-        raise ValueError(f"invalid --listen {text!r}; expected HOST:PORT, e.g. 127.0.0.1:8080")
-    return host.strip("[]"), int(port)
-
-
 def cmd_web(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM."""
     try:
@@ -85,11 +72,7 @@ def cmd_web(args: argparse.Namespace) -> int:
         if not token:
             token = secrets.token_urlsafe(18)
             print(f"streamconv web: token {token} (open http://{args.listen}/?token={token})", flush=True)
-    try:
-        import aiohttp  # noqa: F401
-    except ImportError:
-        # exitcodes: a missing optional dependency is FAILURE (1), as for plot's matplotlib
-        print(f"streamconv web: error: aiohttp is not installed; install it with: {INSTALL}", file=sys.stderr)
+    if not require("streamconv web", "aiohttp", INSTALL):
         return exitcodes.FAILURE
     import threading
 
@@ -104,11 +87,10 @@ def cmd_web(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bad key file
         print(f"streamconv web: error: {one_line(exc)}", file=sys.stderr)
         return exitcodes.USAGE
-    control_keys = {k: v for k, v in keys.items() if k in ("curve_server_key", "curve_secret_key")}
     hub = Hub()
     stop = threading.Event()
     feed = start_feed(hub, args.endpoint, stop, **keys)
-    app = make_app(hub, control=args.control, token=token, control_keys=control_keys)
+    app = make_app(hub, control=args.control, token=token, control_keys=control_keys(keys))
     print(f"streamconv web: serving http://{args.listen}/ (daemon {args.endpoint})", flush=True)
     try:
         web.run_app(app, host=host, port=port, print=None, handle_signals=True, shutdown_timeout=1.0)
