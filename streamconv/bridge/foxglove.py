@@ -332,17 +332,7 @@ def _listener(bridge: FoxgloveBridge) -> Any:
 def run_threads(bridge: FoxgloveBridge, endpoint: str, stop: threading.Event, *,
                 status_interval_s: float = STATUS_INTERVAL_S, **sub_keys: Any) -> list[threading.Thread]:
     """Start the feed thread (one ``Subscriber``) and the status thread; both end when ``stop`` is set."""
-    from streamconv.client import Subscriber
-    from streamconv.sinks.base import pump
-
-    class _Stop:
-        @property
-        def requested(self) -> bool:
-            return stop.is_set()
-
-    def feed() -> None:
-        with Subscriber(endpoint, [""], latest=True, **sub_keys) as sub:
-            pump(sub, bridge, stop=_Stop(), drain_s=0.0)  # type: ignore[arg-type]
+    from streamconv.sinks.base import start_feed
 
     def status() -> None:
         reachable = None
@@ -354,10 +344,9 @@ def run_threads(bridge: FoxgloveBridge, endpoint: str, stop: threading.Event, *,
                 reachable = ok
             stop.wait(status_interval_s)
 
-    threads = [threading.Thread(target=feed, name="foxglove-feed", daemon=True),
-               threading.Thread(target=status, name="foxglove-status", daemon=True)]
-    for t in threads:
-        t.start()
-    return threads
+    feed = start_feed(bridge, endpoint, stop, name="foxglove-feed", **sub_keys)
+    status_thread = threading.Thread(target=status, name="foxglove-status", daemon=True)
+    status_thread.start()
+    return [feed, status_thread]
 
 

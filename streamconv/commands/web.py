@@ -78,8 +78,9 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     from aiohttp import web
 
+    from streamconv.sinks.base import start_feed
     from streamconv.web.hub import Hub
-    from streamconv.web.server import make_app, start_feed
+    from streamconv.web.server import make_app
 
     setup_logging(args.log_level)
     try:
@@ -89,7 +90,7 @@ def cmd_web(args: argparse.Namespace) -> int:
         return exitcodes.USAGE
     hub = Hub()
     stop = threading.Event()
-    feed = start_feed(hub, args.endpoint, stop, **keys)
+    feed = start_feed(hub, args.endpoint, stop, name="web-feed", **keys)
     app = make_app(hub, control=args.control, token=token, control_keys=control_keys(keys))
     print(f"streamconv web: serving http://{args.listen}/ (daemon {args.endpoint})", flush=True)
     try:

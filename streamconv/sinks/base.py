@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
-__all__ = ["Ended", "Sink", "StopSignals", "Ticking", "forward_gaps", "pump"]
+__all__ = ["Ended", "EventStop", "Sink", "StopSignals", "Ticking", "forward_gaps", "pump", "start_feed"]
 
 #: How long one wait for a message lasts at most (the stop flag and deadlines are checked between).
 POLL_S = 0.2
@@ -184,3 +184,33 @@ def pump(
         forward_gaps(sub, sink)
     forward_gaps(sub, sink)
     return Ended(reason, n)
+
+
+class EventStop:
+    """A ``threading.Event`` as :func:`pump`'s ``stop`` (for a loop in a thread, where no signal lands)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    @property
+    def requested(self) -> bool:
+        """Whether the event is set."""
+        return self.event.is_set()
+
+
+def start_feed(sink: Sink, endpoint: str, stop: threading.Event, *, name: str,
+               **sub_keys: Any) -> threading.Thread:
+    """Start a daemon thread that pumps one ``Subscriber(endpoint, [""], latest=True)`` into ``sink``.
+
+    What live viewers run (``web``, ``foxglove``): every topic, the newest frame only, until
+    ``stop`` is set; nothing is drained after it.
+    """
+    from streamconv.client import Subscriber
+
+    def run() -> None:
+        with Subscriber(endpoint, [""], latest=True, **sub_keys) as sub:
+            pump(sub, sink, stop=EventStop(stop), drain_s=0.0)  # type: ignore[arg-type]
+
+    t = threading.Thread(target=run, name=name, daemon=True)
+    t.start()
+    return t

@@ -24,7 +24,6 @@ import asyncio
 import hmac
 import json
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -277,22 +276,3 @@ async def _set(request: web.Request) -> web.Response:
     except TimeoutError:
         return web.json_response({"ok": False, "error": "the daemon did not answer"}, status=504)
     return web.json_response(reply, status=200 if reply.get("ok") else 400)
-
-
-def start_feed(hub: Hub, endpoint: str, stop: threading.Event, **sub_keys: Any) -> threading.Thread:
-    """Start the thread that pumps one ``Subscriber(endpoint, latest=True)`` into ``hub``."""
-    from streamconv.client import Subscriber
-    from streamconv.sinks.base import pump
-
-    class _Stop:
-        @property
-        def requested(self) -> bool:
-            return stop.is_set()
-
-    def run() -> None:
-        with Subscriber(endpoint, [""], latest=True, **sub_keys) as sub:
-            pump(sub, hub, stop=_Stop(), drain_s=0.0)  # type: ignore[arg-type]
-
-    t = threading.Thread(target=run, name="web-feed", daemon=True)
-    t.start()
-    return t
