@@ -66,6 +66,7 @@ __all__ = [
     "format_validation_error",
     "is_loopback_endpoint",
     "is_loopback_host",
+    "kernel_from_text",
     "load",
     "metrics_address",
     "parse",
@@ -766,6 +767,23 @@ def check_output_name(name: str) -> None:
     _check_name("output", name)
     if name in ("raw", "truth"):
         raise ValueError(f"output name {name!r} is reserved for the source's own topics")
+
+
+def kernel_from_text(text: str) -> str | list[Any]:
+    """Return a ``kernel2d`` stage's ``kernel`` from text: a JSON matrix (``[...]``) or a catalogue name.
+
+    Raises
+    ------
+    json.JSONDecodeError
+        When the text starts with ``[`` but is not valid JSON (the caller names the option).
+
+    Examples
+    --------
+    >>> kernel_from_text(" box "), kernel_from_text("[[0, 1], [1, 0]]")
+    ('box', [[0, 1], [1, 0]])
+    """
+    text = text.strip()
+    return json.loads(text) if text.startswith("[") else text
 
 
 def _check_name(what: str, name: str) -> None:

@@ -39,6 +39,7 @@ import json
 import math
 from typing import Any
 
+from streamconv.config import kernel_from_text
 from streamconv.errors import StreamconvError
 
 __all__ = [
@@ -206,14 +207,10 @@ def _set_field(name: str, stage: dict[str, Any], key: str, value: Any) -> dict[s
     if key == "kernel":
         if not isinstance(value, str) or not value.strip():
             raise ParameterError(f"invalid {name} {value!r}; expected a kernel name or a JSON matrix")
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                out["kernel"] = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ParameterError(f"invalid {name}: not a JSON matrix ({exc})") from None
-        else:
-            out["kernel"] = text
+        try:
+            out["kernel"] = kernel_from_text(value)
+        except json.JSONDecodeError as exc:
+            raise ParameterError(f"invalid {name}: not a JSON matrix ({exc})") from None
         out["_kernel_set"] = True
     elif key == "size":
         out["_size"] = _int(name, value, 1)

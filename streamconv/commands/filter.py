@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from streamconv import exitcodes
+from streamconv.config import kernel_from_text
 
 __all__ = ["cmd_filter", "register"]
 
@@ -86,14 +87,10 @@ def _stage_data(args: argparse.Namespace, kind: str) -> Any:
     common = {"padding": _padding(args.padding), "stride": args.stride, "border": args.border}
     if args.kernel:
         stage: dict[str, Any] = {"kind": "kernel2d", "flip": args.flip, "dtype": args.dtype, **common}
-        text = args.kernel.strip()
-        if text.startswith("["):
-            try:
-                stage["kernel"] = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"invalid --kernel matrix {args.kernel!r}: not valid JSON ({exc})") from None
-        else:
-            stage["kernel"] = text
+        try:
+            stage["kernel"] = kernel_from_text(args.kernel)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"invalid --kernel matrix {args.kernel!r}: not valid JSON ({exc})") from None
         params = {k: v for k, v in (("size", args.size), ("sigma", args.sigma)) if v is not None}
         if params:
             stage["params"] = params
