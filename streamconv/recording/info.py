@@ -80,8 +80,7 @@ def summarize(paths: Iterable[str | Path]) -> dict[str, Any]:
                 if len(t.gaps) < 100:
                     t.gaps.append([msg.epoch, prev + 1, msg.seq])
             last_seq[key] = msg.seq if prev is None else max(prev, msg.seq)
-        for _channel, _record in reader.records([GAPS_TOPIC]):
-            recorded_gaps += 1
+        recorded_gaps += reader.others.get(GAPS_TOPIC, 0)  # counted in the same pass
         files.append({"path": str(path), "bytes": Path(path).stat().st_size, "finished": reader.finished,
                       "torn": reader.torn, "invalid": reader.invalid,
                       "viewer_channels": sorted(c for c, e in reader.channels.items()

@@ -69,8 +69,9 @@ class RecordingReader:
         self.finished = False
         #: Channel topic -> message encoding, as seen so far.
         self.channels: dict[str, str] = {}
-        #: Messages read that were not native (viewer channels, gaps), and native ones that failed.
-        self.skipped = 0
+        #: Messages of other channels (viewer channels, ``_gaps``) that :meth:`native` passed over, by topic.
+        self.others: dict[str, int] = {}
+        #: Native messages that did not decode (and messages of an unknown channel).
         self.invalid = 0
 
     def records(self, topics: Iterable[str] | None = None) -> Iterator[tuple[Any, Any]]:
@@ -112,7 +113,7 @@ class RecordingReader:
         """
         for channel, record in self.records(topics):
             if channel.message_encoding != native.ENCODING:
-                self.skipped += 1
+                self.others[channel.topic] = self.others.get(channel.topic, 0) + 1
                 continue
             try:
                 msg = native.unpack(channel.topic, record.data)
