@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests._process import terminate
+
 __all__ = ["INSTALL_HINT", "Xvfb", "XvfbError", "find_window", "grab", "send_key", "wait_for_window"]
 
 INSTALL_HINT = "Xvfb is not installed: apt-get install -y xvfb x11-utils xdotool (and pip install mss)"
@@ -89,13 +91,7 @@ class Xvfb:
         """Terminate the server (kill it if it does not exit within 5 s)."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
         self.proc = None

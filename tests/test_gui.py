@@ -22,6 +22,7 @@ from streamconv.ops import kernels
 from streamconv.ops.conv2d import conv2d
 from streamconv.sinks import render
 from streamconv.sources import SyntheticCamera
+from tests._process import terminate
 from tests._xvfb import INSTALL_HINT, Xvfb, XvfbError, grab, save_png, send_key, wait_for_window
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
@@ -116,13 +117,7 @@ def poll_panes(display_name, geom, layout, check, what, tmp_path):
 
 
 def stop(proc: subprocess.Popen | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    terminate(proc)
 
 
 def test_demo_window_shows_raw_and_sharpened_frame(xvfb, tmp_path):

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests._process import terminate
 from tests.service import conftest as service_conftest
 from tests.service.conftest import Daemon, free_port
 
@@ -82,13 +83,7 @@ def start_fox(tmp_path: Path, daemon: Daemon, *extra: str) -> Fox:
 
 
 def stop_fox(fox: Fox) -> None:
-    if fox.proc.poll() is None:
-        fox.proc.terminate()
-        try:
-            fox.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            fox.proc.kill()
-            fox.proc.wait(5)
+    terminate(fox.proc)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._process import terminate
 from tests.service import conftest as service_conftest
 from tests.service.conftest import Daemon, free_port
 
@@ -65,13 +66,7 @@ def start_web(tmp_path: Path, daemon: Daemon, *extra: str, wait_topic: str | Non
 
 
 def stop_web(web: Web) -> None:
-    if web.proc.poll() is None:
-        web.proc.terminate()
-        try:
-            web.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            web.proc.kill()
-            web.proc.wait(5)
+    terminate(web.proc)
 
 
 @pytest.fixture
